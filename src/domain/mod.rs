@@ -1,0 +1,10 @@
+//! Plain market and content data with no I/O: what flows between the actors.
+//! Nothing here knows about actors, databases or sockets, so it is tested with plain unit tests.
+
+pub mod candle;
+pub mod interval;
+pub mod trade;
+
+pub use candle::{Candle, CandleBook};
+pub use interval::Interval;
+pub use trade::{Symbol, Trade};

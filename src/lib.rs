@@ -1,0 +1,11 @@
+//! tradepipe: streams exchange trades into exact OHLCV candles, crawls and analyses news, and
+//! persists and publishes it all. The module tree is the architecture:
+
+pub mod actors; // one file per actor; bounded mailboxes, supervised
+pub mod cli; // clap definitions
+pub mod config; // typed configuration, defaults, env overrides, validation
+pub mod domain; // plain data: Trade, Candle, Interval (no I/O)
+pub mod exchange; // Binance wire format, REST client, trades files, replay peer
+pub mod pipelines; // wiring: which actor feeds which
+pub mod store; // PostgreSQL, Redis and the on-disk spool behind small traits
+pub mod telemetry; // tracing, metrics, /metrics /healthz /readyz
