@@ -1,1 +1,1 @@
-//! (being written)
+//! Binance: the wire format, the REST client, public-data trade files and the local replay peer.

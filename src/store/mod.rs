@@ -1,1 +1,1 @@
-//! (being written)
+//! Storage behind small traits: PostgreSQL, Redis and the local on-disk spool.
