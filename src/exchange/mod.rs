@@ -1,1 +1,3 @@
 //! Binance: the wire format, the REST client, public-data trade files and the local replay peer.
+
+pub mod binance; // wire format: stream messages, REST payloads, URLs (pure, no I/O)
