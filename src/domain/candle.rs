@@ -13,8 +13,7 @@
 //! - Quote volume is the exact sum of `price * qty`. The official files write it with 8 decimals and
 //!   BTCUSDT's tick (0.01) times its step (0.000001 in 2020, 0.00001 in 2024) never needs more, so
 //!   the exact sum is what Binance reports. Nothing is rounded here; volumes are only normalised
-//!   (trailing zeros stripped), which keeps the value and keeps week-long sums far from
-//!   `Decimal`'s 28-digit limit.
+//!   (trailing zeros stripped) so a value always has one text form.
 //! - Weeks open Monday 00:00 UTC (`Interval::open_time`).
 //!
 //! # Intervals without trades
@@ -190,8 +189,9 @@ impl Part {
         }
     }
 
-    /// Volumes summed at scale 16 (8-decimal price times 8-decimal qty) would approach
-    /// `Decimal`'s 28 digits over a week; stripping the zeros keeps every digit that matters.
+    /// Products of 8-decimal strings come at scale 16, and a sum near `Decimal`'s 28 digits gets
+    /// rescaled by `rust_decimal` itself (exactly, the dropped digits being zeros), so the same
+    /// value could print as `12.5` or `12.500000000000000`. Stripping zeros gives one text form.
     fn normalised(mut self) -> Part {
         self.volume = self.volume.normalize();
         self.quote_volume = self.quote_volume.normalize();
@@ -760,22 +760,31 @@ mod tests {
     #[test]
     fn a_missing_interval_starts_empty_and_the_others_continue() {
         let trades = synthetic();
-        let mut a = CandleBook::new(sym());
-        run(&mut a, &trades[..1_000]);
-        let h1 = a.current(Interval::H1).unwrap();
-        let mut b = CandleBook::restore(sym(), vec![h1.clone()]);
-        let mut c = CandleBook::new(sym());
-        let next = &trades[1_000..1_010];
-        run(&mut a, next);
-        run(&mut b, next);
-        run(&mut c, next);
-        assert_eq!(b.current(Interval::H1), a.current(Interval::H1));
-        for i in Interval::ALL.into_iter().filter(|i| *i != Interval::H1) {
-            assert_eq!(
-                b.current(i),
-                c.current(i),
-                "{i} starts from the resumed trades"
-            );
+        for split in [1_000, 1_001, 2_345] {
+            let mut a = CandleBook::new(sym());
+            run(&mut a, &trades[..split]);
+            // Only 1m and 1h were stored; the next trades start inside the same minute.
+            let stored = [Interval::M1, Interval::H1].map(|i| a.current(i).unwrap());
+            let mut b = CandleBook::restore(sym(), stored.to_vec());
+            let mut fresh = CandleBook::new(sym());
+            let rest = &trades[split..split + 300];
+            let a_closed = run(&mut a, rest);
+            let b_closed = run(&mut b, rest);
+            let fresh_closed = run(&mut fresh, rest);
+            for i in Interval::ALL {
+                let (want_cur, want_closed) = match i {
+                    Interval::M1 | Interval::H1 => (a.current(i), &a_closed),
+                    _ => (fresh.current(i), &fresh_closed),
+                };
+                let of = |v: &[Candle]| {
+                    v.iter()
+                        .filter(|c| c.interval == i)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(b.current(i), want_cur, "{i} at {split}");
+                assert_eq!(of(&b_closed), of(want_closed), "{i} at {split}");
+            }
         }
     }
 
