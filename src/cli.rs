@@ -1,1 +1,43 @@
-//! (being written)
+//! The command line: one subcommand per job an operator runs.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tradepipe",
+    version,
+    about = "Exchange trades to exact candles, news to analysis: persisted and published."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: every configured pipeline, until SIGINT/SIGTERM.
+    Run {
+        /// TOML configuration file (default: config/default.toml when present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print a progress line (trades/s, candles written, lag) every few seconds on stderr.
+        #[arg(long)]
+        progress: bool,
+        /// Exit once this many trades have been persisted (demos and end-to-end tests).
+        #[arg(long)]
+        exit_after_trades: Option<u64>,
+    },
+    /// Apply pending database migrations (idempotent), then exit.
+    Migrate {
+        #[arg(long, env = "TRADEPIPE_DATABASE_URL")]
+        database_url: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate the configuration and print it, secrets redacted.
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}

@@ -1,1 +1,541 @@
-//! (being written)
+//! Typed configuration: compiled-in defaults, then `config/default.toml` (or `--config FILE`), then
+//! environment variables. It is deserialized and validated once at start; running code never
+//! re-checks it. A bad value fails at start with a message naming the key.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The environment variables with a short name, mapped to their configuration key. Every key is
+/// also reachable as `TRADEPIPE__SECTION__KEY` (double underscores).
+pub const ENV_SHORTCUTS: &[(&str, &str)] = &[
+    ("TRADEPIPE_DATABASE_URL", "database.url"),
+    ("TRADEPIPE_REDIS_URL", "redis.url"),
+    ("TRADEPIPE_BINANCE_WS_URL", "binance.ws_url"),
+    ("TRADEPIPE_BINANCE_REST_URL", "binance.rest_url"),
+    ("TRADEPIPE_BINANCE_API_KEY", "binance.api_key"),
+    ("TRADEPIPE_SYMBOLS", "market.symbols"),
+    ("TRADEPIPE_HTTP_ADDR", "http.addr"),
+    ("TRADEPIPE_LOG_FORMAT", "log.format"),
+    ("TRADEPIPE_SPOOL_DIR", "writer.spool_dir"),
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub binance: BinanceConfig,
+    pub market: MarketConfig,
+    pub writer: WriterConfig,
+    pub mailbox: MailboxConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+    pub shutdown: ShutdownConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub url: Secret,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: Secret("postgres://postgres@127.0.0.1:5432/tradepipe".into()),
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    pub url: Secret,
+    /// Prepended to every key and channel; empty in production, unique per test.
+    pub key_prefix: String,
+    /// After a failed round trip, publishing is skipped (and counted) for this long before the
+    /// next attempt, so a dead Redis never slows the PostgreSQL path.
+    pub retry_interval_ms: u64,
+    /// Open-candle updates go out at most this often per candle; closed candles always go out once.
+    pub candle_throttle_ms: u64,
+    pub ticks_stream_maxlen: u64,
+    pub candles_keep: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: Secret("redis://127.0.0.1:6379/0".into()),
+            key_prefix: String::new(),
+            retry_interval_ms: 1000,
+            candle_throttle_ms: 250,
+            ticks_stream_maxlen: 1000,
+            candles_keep: 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BinanceConfig {
+    pub ws_url: String,
+    pub rest_url: String,
+    /// Optional; sent as `X-MBX-APIKEY` on REST calls when set. Never logged.
+    pub api_key: Option<Secret>,
+    pub max_streams_per_connection: usize,
+    /// Binance closes a connection after 24 h; we reconnect earlier, and the gap check backfills
+    /// whatever traded in between.
+    pub reconnect_after_secs: u64,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// A connection that delivers no frame at all (not even a ping) for this long is dead.
+    pub stall_timeout_secs: u64,
+    /// Trades per historicalTrades call (Binance allows at most 1000).
+    pub backfill_page: u16,
+    /// A gap larger than this is not backfilled (counted as unfilled): after a long outage the
+    /// REST weight limit would be exhausted long before it closed.
+    pub max_backfill_trades: u64,
+    /// How long one gap's backfill keeps retrying a failing REST endpoint before giving up.
+    pub backfill_retry_secs: u64,
+    pub request_timeout_ms: u64,
+    /// Upper bound of trades per batch handed to the candle builder.
+    pub max_batch_trades: usize,
+}
+
+impl Default for BinanceConfig {
+    fn default() -> Self {
+        BinanceConfig {
+            ws_url: "wss://stream.binance.com:9443".into(),
+            rest_url: "https://api.binance.com".into(),
+            api_key: None,
+            max_streams_per_connection: 1024,
+            reconnect_after_secs: 23 * 3600 + 50 * 60,
+            backoff_initial_ms: 250,
+            backoff_max_ms: 30_000,
+            stall_timeout_secs: 60,
+            backfill_page: 1000,
+            max_backfill_trades: 2_000_000,
+            backfill_retry_secs: 60,
+            request_timeout_ms: 10_000,
+            max_batch_trades: 2048,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarketConfig {
+    /// Upper-case Binance symbols. `TRADEPIPE_SYMBOLS=BTCUSDT,ETHUSDT` overrides.
+    #[serde(deserialize_with = "symbols_from_list_or_csv")]
+    pub symbols: Vec<String>,
+    /// How often the builder closes candles whose interval ended without a new trade.
+    pub close_check_ms: u64,
+}
+
+impl Default for MarketConfig {
+    fn default() -> Self {
+        MarketConfig {
+            symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
+            close_check_ms: 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WriterConfig {
+    /// Flush when this many ticks are buffered ...
+    pub batch_max_ticks: usize,
+    /// ... or when the oldest buffered tick is this old.
+    pub flush_interval_ms: u64,
+    /// In-memory bound. Above it the writer waits for PostgreSQL (backpressure) while the
+    /// database answers, and spills to the spool while it does not.
+    pub max_buffered_ticks: usize,
+    pub spool_dir: PathBuf,
+    pub retry_interval_ms: u64,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            batch_max_ticks: 5000,
+            flush_interval_ms: 200,
+            max_buffered_ticks: 100_000,
+            spool_dir: PathBuf::from("./spool"),
+            retry_interval_ms: 1000,
+        }
+    }
+}
+
+/// Mailbox capacities (messages; each data message is a batch of trades). Producers wait when a
+/// mailbox is full: that is the backpressure path from PostgreSQL back to the socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailboxConfig {
+    pub candle_builder: usize,
+    pub market_writer: usize,
+    pub redis_publisher: usize,
+}
+
+impl Default for MailboxConfig {
+    fn default() -> Self {
+        MailboxConfig {
+            candle_builder: 16,
+            market_writer: 16,
+            redis_publisher: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// /metrics, /healthz, /readyz. Loopback by default: metrics are not for the internet.
+    pub addr: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: "127.0.0.1:9898".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    Text,
+    /// One JSON object per line, for journald and log shippers.
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// SIGTERM to exit: stop intake, drain, flush. Past this the process exits non-zero.
+    pub deadline_secs: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig { deadline_secs: 30 }
+    }
+}
+
+/// A configuration value that must never reach a log or a metric. Its `Debug` and `Display`
+/// redact; URLs keep scheme, host and path so an operator can still tell which server is meant.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// `postgres://user:pw@host/db` -> `postgres://user:***@host/db`; a value that is not a URL with
+/// credentials (an API key) becomes `***` entirely.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.has_host() => {
+            if u.password().is_some() {
+                // Setting a password only fails for URLs that cannot have one, which has_host excludes.
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        _ if raw.is_empty() => String::new(),
+        _ => "***".to_string(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration key `{key}`: {problem}")]
+    Invalid { key: &'static str, problem: String },
+    #[error("configuration file {path}: not found")]
+    MissingFile { path: PathBuf },
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        problem: problem.into(),
+    }
+}
+
+impl Config {
+    /// Defaults, then the TOML file, then the environment. An explicitly named file must exist;
+    /// the default path `config/default.toml` is optional so the binary runs from anywhere.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match path {
+            Some(p) if !p.exists() => {
+                return Err(ConfigError::MissingFile {
+                    path: p.to_path_buf(),
+                });
+            }
+            Some(p) => fig = fig.merge(Toml::file_exact(p)),
+            None => fig = fig.merge(Toml::file("config/default.toml")),
+        }
+        fig = fig.merge(Env::prefixed("TRADEPIPE__").split("__").lowercase(true));
+        for (var, key) in ENV_SHORTCUTS {
+            if let Ok(value) = std::env::var(var) {
+                fig = fig.merge(Serialized::default(key, value));
+            }
+        }
+        let config: Config = fig.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: ranges, URL schemes, symbol spelling, addresses.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_url(
+            "database.url",
+            self.database.url.expose(),
+            &["postgres", "postgresql"],
+        )?;
+        check_url("redis.url", self.redis.url.expose(), &["redis", "rediss"])?;
+        check_url("binance.ws_url", &self.binance.ws_url, &["ws", "wss"])?;
+        check_url(
+            "binance.rest_url",
+            &self.binance.rest_url,
+            &["http", "https"],
+        )?;
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if self.market.symbols.is_empty() {
+            return Err(invalid("market.symbols", "at least one symbol is needed"));
+        }
+        for s in &self.market.symbols {
+            let ok = (2..=20).contains(&s.len())
+                && s.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            if !ok {
+                return Err(invalid(
+                    "market.symbols",
+                    format!(
+                        "{s:?} is not a Binance symbol (upper-case letters and digits, e.g. BTCUSDT)"
+                    ),
+                ));
+            }
+        }
+        if !(1..=1024).contains(&self.binance.max_streams_per_connection) {
+            return Err(invalid(
+                "binance.max_streams_per_connection",
+                "must be 1..=1024 (Binance's limit per connection)",
+            ));
+        }
+        if !(1..=1000).contains(&self.binance.backfill_page) {
+            return Err(invalid(
+                "binance.backfill_page",
+                "must be 1..=1000 (Binance's limit)",
+            ));
+        }
+        if self.binance.backoff_initial_ms == 0
+            || self.binance.backoff_initial_ms > self.binance.backoff_max_ms
+        {
+            return Err(invalid(
+                "binance.backoff_initial_ms",
+                "must be > 0 and <= binance.backoff_max_ms",
+            ));
+        }
+        if self.binance.max_batch_trades == 0 {
+            return Err(invalid("binance.max_batch_trades", "must be at least 1"));
+        }
+        if self.writer.batch_max_ticks == 0 {
+            return Err(invalid("writer.batch_max_ticks", "must be at least 1"));
+        }
+        if self.writer.max_buffered_ticks < self.writer.batch_max_ticks {
+            return Err(invalid(
+                "writer.max_buffered_ticks",
+                "must be >= writer.batch_max_ticks",
+            ));
+        }
+        for (key, cap) in [
+            ("mailbox.candle_builder", self.mailbox.candle_builder),
+            ("mailbox.market_writer", self.mailbox.market_writer),
+            ("mailbox.redis_publisher", self.mailbox.redis_publisher),
+        ] {
+            if cap == 0 {
+                return Err(invalid(key, "a mailbox needs a capacity of at least 1"));
+            }
+        }
+        self.http_addr()?;
+        if self
+            .log
+            .level
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            return Err(invalid(
+                "log.level",
+                format!("{:?} is not a log filter", self.log.level),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn http_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.http
+            .addr
+            .parse()
+            .map_err(|e| invalid("http.addr", format!("{:?}: {e}", self.http.addr)))
+    }
+
+    /// The effective configuration as TOML with every secret redacted (`check-config`).
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database.url = Secret(self.database.url.redacted());
+        shown.redis.url = Secret(self.redis.url.redacted());
+        shown.binance.api_key = self.binance.api_key.as_ref().map(|_| Secret("***".into()));
+        toml_string(&shown)
+    }
+}
+
+fn toml_string(cfg: &Config) -> String {
+    // The output is itself a valid configuration file (with the secrets replaced).
+    toml::to_string_pretty(cfg).unwrap_or_else(|e| format!("# cannot render configuration: {e}"))
+}
+
+fn check_url(key: &'static str, raw: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+    let u = url::Url::parse(raw)
+        .map_err(|e| invalid(key, format!("{:?} is not a URL: {e}", redact_url(raw))))?;
+    if !schemes.contains(&u.scheme()) {
+        return Err(invalid(
+            key,
+            format!(
+                "scheme {:?} is not one of {}",
+                u.scheme(),
+                schemes.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `symbols = ["BTCUSDT"]` in TOML, or `BTCUSDT,ETHUSDT` from the environment.
+fn symbols_from_list_or_csv<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(v) => v.into_iter().map(|s| s.trim().to_uppercase()).collect(),
+        ListOrCsv::Csv(s) => s
+            .split(',')
+            .map(|p| p.trim().to_uppercase())
+            .filter(|p| !p.is_empty())
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password_but_keeps_host() {
+        let r = redact_url("postgres://app:hunter2@db.internal:5432/tp");
+        assert!(!r.contains("hunter2"), "{r}");
+        assert!(r.contains("db.internal"), "{r}");
+        assert_eq!(redact_url("abcdef-api-key"), "***");
+        let s = Secret("redis://:topsecret@127.0.0.1:6379/0".into());
+        assert!(!format!("{s:?} {s}").contains("topsecret"));
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut c = Config::default();
+        c.market.symbols = vec!["btc-usdt".into()];
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("market.symbols")
+        );
+        let mut c = Config::default();
+        c.binance.ws_url = "http://x".into();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("binance.ws_url")
+        );
+        let mut c = Config::default();
+        c.mailbox.market_writer = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("mailbox.market_writer")
+        );
+    }
+
+    #[test]
+    fn check_config_output_has_no_secret() {
+        let mut c = Config::default();
+        c.database.url = Secret("postgres://u:pw-123@h/db".into());
+        c.binance.api_key = Some(Secret("KEY-456".into()));
+        let shown = c.to_redacted_toml();
+        assert!(
+            !shown.contains("pw-123") && !shown.contains("KEY-456"),
+            "{shown}"
+        );
+    }
+}

@@ -1,1 +1,53 @@
-fn main() {}
+//! Thin entry point: parse the command line, load configuration, hand over to the library.
+
+use clap::Parser;
+use std::process::ExitCode;
+use tradepipe::cli::{Cli, Command};
+use tradepipe::config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // `{:#}` prints the whole context chain on one line.
+            eprintln!("tradepipe: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::CheckConfig { config } => {
+            let cfg = Config::load(config.as_deref())?;
+            print!("{}", cfg.to_redacted_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate {
+            database_url,
+            config,
+        } => {
+            let mut cfg = Config::load(config.as_deref())?;
+            if let Some(url) = database_url {
+                cfg.database.url = tradepipe::config::Secret(url);
+            }
+            tradepipe::telemetry::init_logging(&cfg.log)?;
+            tokio::runtime::Runtime::new()?.block_on(tradepipe::pipelines::migrate(&cfg))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            config,
+            progress,
+            exit_after_trades,
+        } => {
+            let cfg = Config::load(config.as_deref())?;
+            tradepipe::telemetry::init_logging(&cfg.log)?;
+            let opts = tradepipe::pipelines::RunOptions {
+                progress,
+                exit_after_trades,
+            };
+            tradepipe::pipelines::run_daemon(cfg, opts)
+        }
+    }
+}

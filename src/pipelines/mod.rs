@@ -1,1 +1,141 @@
-//! (being written)
+//! Wiring: the only place that knows the whole shape. `run_daemon` starts the HTTP listener and
+//! the pipelines, waits for SIGINT/SIGTERM, then shuts down in data-flow order so every buffer
+//! is flushed before the process exits.
+
+pub mod market;
+
+use crate::config::Config;
+use crate::store::WriteStats;
+use crate::telemetry::{self, Health};
+use anyhow::Context as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub progress: bool,
+    pub exit_after_trades: Option<u64>,
+}
+
+/// Counters for the progress line and `--exit-after-trades`; the metrics carry the same facts.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub ticks_written: AtomicU64,
+    pub candles_written: AtomicU64,
+    pub newest_trade_ms: AtomicI64,
+}
+
+impl Progress {
+    pub fn record_written(&self, s: &WriteStats) {
+        self.ticks_written
+            .fetch_add(s.ticks_inserted, Ordering::Relaxed);
+        self.candles_written
+            .fetch_add(s.candles_upserted, Ordering::Relaxed);
+    }
+}
+
+/// `tradepipe migrate`: create the database if it does not exist, apply pending migrations.
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    let pool = market::connect_and_migrate(cfg).await?;
+    pool.close().await;
+    tracing::info!(database = %cfg.database.url, "migrations applied");
+    Ok(())
+}
+
+/// `tradepipe run`.
+pub fn run_daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
+    let system = actix::System::new();
+    let result = system.block_on(daemon(cfg, opts));
+    actix::System::current().stop();
+    result
+}
+
+async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
+    let metrics = telemetry::metrics_handle()?;
+    let health = Arc::new(Health::default());
+    let http = telemetry::serve_http(cfg.http_addr()?, metrics, health.clone()).await?;
+    actix_rt::spawn(http);
+    tracing::info!(addr = %cfg.http.addr, "serving /metrics /healthz /readyz");
+
+    let progress = Arc::new(Progress::default());
+    let market = market::MarketPipeline::start(&cfg, health.clone(), progress.clone())
+        .await
+        .context("starting the market data pipeline")?;
+    tracing::info!(symbols = ?cfg.market.symbols, "market data pipeline running");
+
+    let reason = wait_for_shutdown(&progress, &opts).await?;
+    tracing::info!(reason, "shutting down: stopping intake, draining, flushing");
+    let deadline = Duration::from_secs(cfg.shutdown.deadline_secs);
+    let started = Instant::now();
+    let flushed = tokio::time::timeout(deadline, market.shutdown()).await;
+    market.stop_arbiters();
+    if opts.progress {
+        print_progress(&progress, started, 0, true);
+    }
+    match flushed {
+        Ok(()) => {
+            tracing::info!(
+                took_ms = started.elapsed().as_millis() as u64,
+                "shutdown complete; every buffer flushed"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(_) => {
+            tracing::error!(
+                deadline_s = deadline.as_secs(),
+                "shutdown deadline passed before every buffer was flushed"
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Waits for SIGINT/SIGTERM (or the `--exit-after-trades` goal), printing the progress line.
+async fn wait_for_shutdown(progress: &Progress, opts: &RunOptions) -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let started = Instant::now();
+    let mut last_print = Instant::now();
+    let mut last_written = 0u64;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok("SIGTERM"),
+            _ = int.recv() => return Ok("SIGINT"),
+            _ = tick.tick() => {
+                let written = progress.ticks_written.load(Ordering::Relaxed);
+                if opts.exit_after_trades.is_some_and(|n| written >= n) {
+                    return Ok("--exit-after-trades reached");
+                }
+                if opts.progress && last_print.elapsed() >= Duration::from_secs(2) {
+                    let rate = (written - last_written) as f64 / last_print.elapsed().as_secs_f64();
+                    print_progress(progress, started, rate as u64, false);
+                    last_print = Instant::now();
+                    last_written = written;
+                }
+            }
+        }
+    }
+}
+
+fn print_progress(p: &Progress, started: Instant, rate: u64, last: bool) {
+    let newest = p.newest_trade_ms.load(Ordering::Relaxed);
+    let lag = if newest > 0 {
+        format!(
+            "{:.1}s",
+            (chrono::Utc::now().timestamp_millis() - newest) as f64 / 1000.0
+        )
+    } else {
+        "-".into()
+    };
+    eprintln!(
+        "{} [{:>6.1}s] trades written {:>9} ({rate:>7}/s)  candle upserts {:>7}  newest trade lag {lag}",
+        if last { "done" } else { "    " },
+        started.elapsed().as_secs_f64(),
+        p.ticks_written.load(Ordering::Relaxed),
+        p.candles_written.load(Ordering::Relaxed),
+    );
+}

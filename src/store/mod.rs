@@ -5,6 +5,7 @@
 //! [`spool::Spool`] instead of losing them.
 
 pub mod postgres;
+pub mod redis;
 pub mod spool;
 
 pub use postgres::{PgMarketStore, connect, connect_lazy, migrate};

@@ -1,0 +1,398 @@
+//! RedisPublisherActor: live prices, tick streams, candles and the volume leaderboard on Redis.
+//! Open-candle updates are throttled per candle; closed candles go out once. If Redis is away,
+//! the PostgreSQL path is never slowed: updates are counted as unpublished and dropped (pub/sub
+//! is at-most-once by nature) and the connection is retried on a timer.
+
+use super::{HandlerTimer, MailboxDepth, count_restart};
+use crate::config::RedisConfig;
+use crate::domain::{Candle, Interval, Symbol, SymbolInfo, Trade};
+use crate::store::redis::{MarketUpdate, RedisKeys, RedisSink};
+use crate::telemetry::Health;
+use actix::prelude::*;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ACTOR: &str = "redis_publisher";
+const DAY_MS: i64 = 86_400_000;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PublishBatch {
+    pub trades: Vec<Trade>,
+    pub candles: Vec<Candle>,
+    pub received_at: Instant,
+}
+
+/// Reference data for `cache:symbols:{SYM}`; re-sent every half hour so the 1 h TTL never lapses.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CacheSymbols(pub Vec<SymbolInfo>);
+
+/// Publish every throttled candle update still held back (shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FlushPublisher;
+
+/// Rolling 24 h quote volume from 1m candles, kept as a running sum.
+#[derive(Default)]
+struct Rolling24h {
+    minutes: BTreeMap<i64, Decimal>,
+    sum: Decimal,
+}
+
+impl Rolling24h {
+    fn update(&mut self, minute_open: i64, quote_volume: Decimal) {
+        let old = self
+            .minutes
+            .insert(minute_open, quote_volume)
+            .unwrap_or_default();
+        self.sum += quote_volume - old;
+        let newest = self
+            .minutes
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(minute_open);
+        while let Some((&first, _)) = self.minutes.first_key_value() {
+            if first > newest - DAY_MS {
+                break;
+            }
+            if let Some(v) = self.minutes.remove(&first) {
+                self.sum -= v;
+            }
+        }
+    }
+}
+
+struct Throttled {
+    last_sent: Option<Instant>,
+    held: Option<Candle>,
+}
+
+pub struct RedisPublisherActor {
+    cfg: RedisConfig,
+    keys: RedisKeys,
+    sink: Option<RedisSink>,
+    connecting: bool,
+    down_until: Option<Instant>,
+    throttle: HashMap<(Symbol, Interval), Throttled>,
+    volume: HashMap<Symbol, Rolling24h>,
+    symbols: Vec<SymbolInfo>,
+    depth: MailboxDepth,
+    capacity: usize,
+    health: Arc<Health>,
+}
+
+impl RedisPublisherActor {
+    pub fn new(
+        cfg: RedisConfig,
+        depth: MailboxDepth,
+        capacity: usize,
+        health: Arc<Health>,
+    ) -> Self {
+        let keys = RedisKeys::new(cfg.key_prefix.clone());
+        RedisPublisherActor {
+            cfg,
+            keys,
+            sink: None,
+            connecting: false,
+            down_until: None,
+            throttle: HashMap::new(),
+            volume: HashMap::new(),
+            symbols: Vec::new(),
+            depth,
+            capacity,
+            health,
+        }
+    }
+
+    fn available(&self) -> bool {
+        self.sink.is_some() && self.down_until.is_none_or(|t| Instant::now() >= t)
+    }
+
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        if self.connecting || self.sink.is_some() {
+            return;
+        }
+        self.connecting = true;
+        let url = self.cfg.url.expose().to_string();
+        let keys = self.keys.clone();
+        let (maxlen, keep) = (self.cfg.ticks_stream_maxlen, self.cfg.candles_keep);
+        ctx.spawn(
+            async move { RedisSink::connect(&url, keys, maxlen, keep).await }
+                .into_actor(self)
+                .map(|res, act, ctx| {
+                    act.connecting = false;
+                    match res {
+                        Ok(sink) => {
+                            tracing::info!(redis = %act.cfg.url, "connected to Redis");
+                            act.sink = Some(sink);
+                            act.down_until = None;
+                            Health::set(&act.health.redis, true);
+                            if !act.symbols.is_empty() {
+                                ctx.notify(CacheSymbols(act.symbols.clone()));
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(redis = %act.cfg.url, error = %e, "Redis unavailable; will retry");
+                            act.mark_down();
+                        }
+                    }
+                }),
+        );
+    }
+
+    fn mark_down(&mut self) {
+        Health::set(&self.health.redis, false);
+        self.down_until = Some(Instant::now() + Duration::from_millis(self.cfg.retry_interval_ms));
+    }
+
+    /// Which candle states go out now: closed ones always (once), open ones at most once per
+    /// throttle period per candle; a held-back state goes out on the timer.
+    fn select_candles(&mut self, candles: Vec<Candle>, now: Instant) -> Vec<Candle> {
+        let period = Duration::from_millis(self.cfg.candle_throttle_ms);
+        let mut out = Vec::new();
+        for c in candles {
+            if c.interval == Interval::M1 {
+                self.volume
+                    .entry(c.symbol.clone())
+                    .or_default()
+                    .update(c.open_time_ms, c.quote_volume);
+            }
+            let slot = self
+                .throttle
+                .entry((c.symbol.clone(), c.interval))
+                .or_insert(Throttled {
+                    last_sent: None,
+                    held: None,
+                });
+            if c.closed {
+                if slot
+                    .held
+                    .as_ref()
+                    .is_some_and(|h| h.open_time_ms <= c.open_time_ms)
+                {
+                    slot.held = None;
+                }
+                out.push(c);
+            } else if slot
+                .last_sent
+                .is_none_or(|t| now.duration_since(t) >= period)
+            {
+                slot.last_sent = Some(now);
+                slot.held = None;
+                out.push(c);
+            } else {
+                slot.held = Some(c);
+            }
+        }
+        out
+    }
+
+    fn take_held(&mut self, now: Instant, all: bool) -> Vec<Candle> {
+        let period = Duration::from_millis(self.cfg.candle_throttle_ms);
+        let mut out = Vec::new();
+        for slot in self.throttle.values_mut() {
+            let due = all
+                || slot
+                    .last_sent
+                    .is_none_or(|t| now.duration_since(t) >= period);
+            if due {
+                if let Some(c) = slot.held.take() {
+                    slot.last_sent = Some(now);
+                    out.push(c);
+                }
+            }
+        }
+        out
+    }
+
+    fn leaderboard(&self, symbols: &[Symbol]) -> Vec<(String, f64)> {
+        symbols
+            .iter()
+            .filter_map(|s| {
+                self.volume
+                    .get(s)
+                    .map(|r| (s.to_string(), r.sum.to_f64().unwrap_or(0.0)))
+            })
+            .collect()
+    }
+
+    /// Sends trades and candles as one pipeline, or counts them as unpublished.
+    fn send(
+        &mut self,
+        ctx: &mut Context<Self>,
+        trades: Vec<Trade>,
+        candles: Vec<Candle>,
+        received_at: Option<Instant>,
+    ) -> Option<Pin<Box<dyn ActorFuture<Self, Output = ()>>>> {
+        if trades.is_empty() && candles.is_empty() {
+            return None;
+        }
+        if !self.available() {
+            metrics::counter!("tradepipe_redis_unpublished_total", "kind" => "tick")
+                .increment(trades.len() as u64);
+            metrics::counter!("tradepipe_redis_unpublished_total", "kind" => "candle")
+                .increment(candles.len() as u64);
+            if self.sink.is_none() {
+                self.connect(ctx);
+            }
+            return None;
+        }
+        let mut sink = self.sink.take()?;
+        let mut touched: Vec<Symbol> = Vec::new();
+        for t in trades.iter().rev() {
+            if !touched.contains(&t.symbol) {
+                touched.push(t.symbol.clone());
+            }
+        }
+        for c in &candles {
+            if c.interval == Interval::M1 && !touched.contains(&c.symbol) {
+                touched.push(c.symbol.clone());
+            }
+        }
+        let board = self.leaderboard(&touched);
+        Some(Box::pin(
+            async move {
+                let started = Instant::now();
+                let mut latest: Vec<&Trade> = Vec::new();
+                for t in trades.iter().rev() {
+                    if !latest.iter().any(|l| l.symbol == t.symbol) {
+                        latest.push(t);
+                    }
+                }
+                let update = MarketUpdate {
+                    trades: &trades,
+                    latest,
+                    candles: candles.iter().collect(),
+                    leaderboard: board,
+                };
+                let res = sink.publish(&update).await;
+                let took = started.elapsed();
+                (sink, res, took, trades.len(), candles.len())
+            }
+            .into_actor(self)
+            .map(move |(sink, res, took, n_trades, n_candles), act, _ctx| match res {
+                Ok(commands) => {
+                    act.sink = Some(sink);
+                    metrics::counter!("tradepipe_redis_commands_total").increment(commands);
+                    metrics::histogram!("tradepipe_redis_pipeline_seconds").record(took.as_secs_f64());
+                    if let Some(r) = received_at {
+                        metrics::histogram!("tradepipe_tick_to_publish_seconds").record(r.elapsed().as_secs_f64());
+                    }
+                    Health::set(&act.health.redis, true);
+                }
+                Err(e) => {
+                    // The connection manager reconnects by itself; keep it, but back off.
+                    act.sink = Some(sink);
+                    tracing::warn!(error = %e, "Redis pipeline failed; updates dropped and counted");
+                    metrics::counter!("tradepipe_redis_unpublished_total", "kind" => "tick").increment(n_trades as u64);
+                    metrics::counter!("tradepipe_redis_unpublished_total", "kind" => "candle").increment(n_candles as u64);
+                    act.mark_down();
+                }
+            }),
+        ))
+    }
+}
+
+use std::pin::Pin;
+
+impl Actor for RedisPublisherActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(self.capacity);
+        self.connect(ctx);
+        let period = Duration::from_millis(self.cfg.candle_throttle_ms.max(10));
+        ctx.run_interval(period, |act, ctx| {
+            let held = act.take_held(Instant::now(), false);
+            if let Some(f) = act.send(ctx, Vec::new(), held, None) {
+                ctx.wait(f);
+            }
+        });
+        ctx.run_interval(Duration::from_secs(1800), |act, ctx| {
+            if !act.symbols.is_empty() {
+                ctx.notify(CacheSymbols(act.symbols.clone()));
+            }
+        });
+    }
+}
+
+impl Supervised for RedisPublisherActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.sink = None;
+        self.connecting = false;
+        count_restart(ACTOR);
+    }
+}
+
+impl Handler<PublishBatch> for RedisPublisherActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: PublishBatch, ctx: &mut Context<Self>) -> Self::Result {
+        let _timer = HandlerTimer::start(ACTOR);
+        self.depth.taken();
+        let candles = self.select_candles(msg.candles, Instant::now());
+        match self.send(ctx, msg.trades, candles, Some(msg.received_at)) {
+            Some(f) => AtomicResponse::new(f),
+            None => AtomicResponse::new(Box::pin(async {}.into_actor(self))),
+        }
+    }
+}
+
+impl Handler<CacheSymbols> for RedisPublisherActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: CacheSymbols, _ctx: &mut Context<Self>) -> Self::Result {
+        self.symbols = msg.0;
+        let Some(mut sink) = self.sink.take() else {
+            return AtomicResponse::new(Box::pin(async {}.into_actor(self)));
+        };
+        let symbols = self.symbols.clone();
+        AtomicResponse::new(Box::pin(
+            async move {
+                let res = sink.cache_symbols(&symbols).await;
+                (sink, res)
+            }
+            .into_actor(self)
+            .map(|(sink, res), act, _| {
+                act.sink = Some(sink);
+                if let Err(e) = res {
+                    tracing::warn!(error = %e, "caching symbols in Redis failed");
+                    act.mark_down();
+                }
+            }),
+        ))
+    }
+}
+
+impl Handler<FlushPublisher> for RedisPublisherActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _msg: FlushPublisher, ctx: &mut Context<Self>) -> Self::Result {
+        let held = self.take_held(Instant::now(), true);
+        match self.send(ctx, Vec::new(), held, None) {
+            Some(f) => AtomicResponse::new(f),
+            None => AtomicResponse::new(Box::pin(async {}.into_actor(self))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolling_volume_forgets_minutes_older_than_a_day() {
+        let mut r = Rolling24h::default();
+        r.update(0, Decimal::new(5, 0));
+        r.update(60_000, Decimal::new(7, 0));
+        r.update(60_000, Decimal::new(8, 0)); // the open minute grew: replaces, not adds
+        assert_eq!(r.sum, Decimal::new(13, 0));
+        r.update(DAY_MS, Decimal::new(1, 0)); // minute 0 is now exactly a day old: out
+        assert_eq!(r.sum, Decimal::new(9, 0));
+    }
+}

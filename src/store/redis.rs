@@ -1,0 +1,269 @@
+//! Redis: the live side. Key and channel names follow the seed's design (see docs/redis.md for
+//! every key and payload). Each batch goes out as ONE pipeline (MULTI/EXEC): one round trip,
+//! and a reader never sees a candle's sorted-set member removed but not yet re-added.
+
+use crate::domain::{Candle, Interval, SymbolInfo, Trade};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Key and channel names, all under an optional prefix (tests use one per test).
+#[derive(Debug, Clone)]
+pub struct RedisKeys {
+    prefix: String,
+}
+
+impl RedisKeys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        RedisKeys {
+            prefix: prefix.into(),
+        }
+    }
+    pub fn latest_price(&self, sym: &str) -> String {
+        format!("{}price:latest:{sym}", self.prefix)
+    }
+    pub fn ticks(&self, sym: &str) -> String {
+        format!("{}price:ticks:{sym}", self.prefix)
+    }
+    pub fn prices_channel(&self, sym: &str) -> String {
+        format!("{}prices:{sym}", self.prefix)
+    }
+    pub fn candles(&self, sym: &str, iv: Interval) -> String {
+        format!("{}price:candles:{sym}:{iv}", self.prefix)
+    }
+    pub fn candles_channel(&self, sym: &str, iv: Interval) -> String {
+        format!("{}candles:{sym}:{iv}", self.prefix)
+    }
+    pub fn leaderboard(&self) -> String {
+        format!("{}leaderboard:volume:24h", self.prefix)
+    }
+    pub fn symbol_cache(&self, sym: &str) -> String {
+        format!("{}cache:symbols:{sym}", self.prefix)
+    }
+}
+
+/// `PUBLISH prices:{SYM}` payload: `{"price":50123.45,"timestamp":1705312800000}`. The price is
+/// written as the exact decimal text (a JSON number), never through a float.
+pub fn price_message(t: &Trade) -> String {
+    format!(
+        "{{\"price\":{},\"timestamp\":{}}}",
+        t.price.normalize(),
+        t.time_ms
+    )
+}
+
+/// Sorted-set member and `candles:{SYM}:{interval}` payload. The seed's fields o,h,l,c,v,t plus
+/// q (quote volume), n (trade count), T (close time) and x (closed).
+pub fn candle_json(c: &Candle) -> String {
+    let mut s = String::with_capacity(160);
+    let _ = write!(
+        s,
+        "{{\"o\":{},\"h\":{},\"l\":{},\"c\":{},\"v\":{},\"q\":{},\"n\":{},\"t\":{},\"T\":{},\"x\":{}}}",
+        c.open.normalize(),
+        c.high.normalize(),
+        c.low.normalize(),
+        c.close.normalize(),
+        c.volume.normalize(),
+        c.quote_volume.normalize(),
+        c.trade_count,
+        c.open_time_ms,
+        c.close_time_ms,
+        c.closed
+    );
+    s
+}
+
+/// What one pipeline carries.
+#[derive(Default)]
+pub struct MarketUpdate<'a> {
+    /// Every trade, for the `price:ticks:{SYM}` streams.
+    pub trades: &'a [Trade],
+    /// The newest trade per symbol: `price:latest` and `PUBLISH prices`.
+    pub latest: Vec<&'a Trade>,
+    pub candles: Vec<&'a Candle>,
+    /// Rolling 24 h quote volume per symbol (sorted-set scores are doubles by Redis's design).
+    pub leaderboard: Vec<(String, f64)>,
+}
+
+impl MarketUpdate<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.trades.is_empty()
+            && self.latest.is_empty()
+            && self.candles.is_empty()
+            && self.leaderboard.is_empty()
+    }
+}
+
+/// A Redis connection that reconnects by itself, with short timeouts: a dead Redis must cost the
+/// pipeline a second, not a minute.
+pub struct RedisSink {
+    conn: ConnectionManager,
+    keys: RedisKeys,
+    ticks_maxlen: u64,
+    candles_keep: u64,
+}
+
+impl RedisSink {
+    pub async fn connect(
+        url: &str,
+        keys: RedisKeys,
+        ticks_maxlen: u64,
+        candles_keep: u64,
+    ) -> redis::RedisResult<Self> {
+        let client = redis::Client::open(url)?;
+        let cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(1))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(1);
+        let conn = ConnectionManager::new_with_config(client, cfg).await?;
+        Ok(RedisSink {
+            conn,
+            keys,
+            ticks_maxlen,
+            candles_keep,
+        })
+    }
+
+    pub fn keys(&self) -> &RedisKeys {
+        &self.keys
+    }
+
+    /// Sends one update as one MULTI/EXEC pipeline; returns the number of commands sent.
+    pub async fn publish(&mut self, u: &MarketUpdate<'_>) -> redis::RedisResult<u64> {
+        let mut p = redis::pipe();
+        p.atomic();
+        let mut n = 0u64;
+        for t in u.trades {
+            p.cmd("XADD")
+                .arg(self.keys.ticks(&t.symbol))
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.ticks_maxlen)
+                .arg("*")
+                .arg("price")
+                .arg(t.price.to_string())
+                .arg("quantity")
+                .arg(t.qty.to_string())
+                .arg("timestamp")
+                .arg(t.time_ms)
+                .arg("trade_id")
+                .arg(t.trade_id)
+                .arg("is_buyer_maker")
+                .arg(if t.is_buyer_maker { 1 } else { 0 })
+                .ignore();
+            n += 1;
+        }
+        for t in &u.latest {
+            p.cmd("SET")
+                .arg(self.keys.latest_price(&t.symbol))
+                .arg(t.price.normalize().to_string())
+                .arg("EX")
+                .arg(5)
+                .ignore();
+            p.cmd("PUBLISH")
+                .arg(self.keys.prices_channel(&t.symbol))
+                .arg(price_message(t))
+                .ignore();
+            n += 2;
+        }
+        for c in &u.candles {
+            let key = self.keys.candles(&c.symbol, c.interval);
+            let json = candle_json(c);
+            // One member per open time: drop the previous state of this candle first.
+            p.cmd("ZREMRANGEBYSCORE")
+                .arg(&key)
+                .arg(c.open_time_ms)
+                .arg(c.open_time_ms)
+                .ignore();
+            p.cmd("ZADD")
+                .arg(&key)
+                .arg(c.open_time_ms)
+                .arg(&json)
+                .ignore();
+            p.cmd("ZREMRANGEBYRANK")
+                .arg(&key)
+                .arg(0)
+                .arg(-(self.candles_keep as i64) - 1)
+                .ignore();
+            p.cmd("PUBLISH")
+                .arg(self.keys.candles_channel(&c.symbol, c.interval))
+                .arg(&json)
+                .ignore();
+            n += 4;
+        }
+        for (sym, score) in &u.leaderboard {
+            p.cmd("ZADD")
+                .arg(self.keys.leaderboard())
+                .arg(*score)
+                .arg(sym)
+                .ignore();
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        p.query_async::<()>(&mut self.conn).await?;
+        Ok(n)
+    }
+
+    /// `cache:symbols:{SYM}` hashes, one hour TTL.
+    pub async fn cache_symbols(&mut self, symbols: &[SymbolInfo]) -> redis::RedisResult<()> {
+        let mut p = redis::pipe();
+        for s in symbols {
+            let key = self.keys.symbol_cache(&s.symbol);
+            p.cmd("HSET")
+                .arg(&key)
+                .arg("base_asset")
+                .arg(&s.base_asset)
+                .arg("quote_asset")
+                .arg(&s.quote_asset)
+                .arg("exchange")
+                .arg(&s.exchange)
+                .arg("precision_price")
+                .arg(s.precision_price)
+                .arg("precision_qty")
+                .arg(s.precision_qty)
+                .arg("min_qty")
+                .arg(s.min_qty.to_string())
+                .arg("is_active")
+                .arg(if s.is_active { 1 } else { 0 })
+                .ignore();
+            p.cmd("EXPIRE").arg(&key).arg(3600).ignore();
+        }
+        p.query_async::<()>(&mut self.conn).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros_free::dec;
+
+    mod rust_decimal_macros_free {
+        pub fn dec(s: &str) -> rust_decimal::Decimal {
+            s.parse().unwrap()
+        }
+    }
+
+    #[test]
+    fn payloads_keep_exact_decimals() {
+        let t = Trade {
+            symbol: "BTCUSDT".into(),
+            trade_id: 7,
+            price: dec("61234.56000000"),
+            qty: dec("0.00100000"),
+            time_ms: 1_723_161_601_437,
+            is_buyer_maker: true,
+        };
+        assert_eq!(
+            price_message(&t),
+            r#"{"price":61234.56,"timestamp":1723161601437}"#
+        );
+        let keys = RedisKeys::new("t1:");
+        assert_eq!(
+            keys.candles("BTCUSDT", Interval::H4),
+            "t1:price:candles:BTCUSDT:4h"
+        );
+        assert_eq!(keys.prices_channel("ETHUSDT"), "t1:prices:ETHUSDT");
+    }
+}
