@@ -311,12 +311,42 @@ fn decimal(s: &str) -> Option<Decimal> {
         .filter(|d| *d > Decimal::ZERO)
 }
 
+/// Reads either kind of file, told apart by content: a first line holding a JSON object is a
+/// WebSocket recording (see [`read_ws_recording`]), anything else a public-data trades file (see
+/// [`read_trades_file`]). `symbol` is checked against a recording's own symbols.
+pub fn read_any_trades(path: &Path, symbol: Option<&str>) -> Result<Vec<Trade>, TradesFileError> {
+    let text = read_text(path)?;
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    if first.contains('{') {
+        let trades = recording_trades(path, &text)?;
+        if let Some(given) = symbol.map(str::to_ascii_uppercase)
+            && let Some(other) = trades.iter().find(|t| *t.symbol != *given)
+        {
+            return Err(TradesFileError::SymbolConflict {
+                path: path.to_path_buf(),
+                from_name: other.symbol.to_string(),
+                given,
+            });
+        }
+        Ok(trades)
+    } else {
+        let symbol = resolve_symbol(path, symbol)?;
+        parse_trades_csv(path, &text, binance::intern_symbol(&symbol))
+    }
+}
+
 /// Reads the trades of a WebSocket recording: one `<receive time> <json message>` per line
 /// (hftbacktest's `.gz` files; cryptofeed's `<time>: <json>` works too), plain or gzipped.
 /// Non-trade messages (depth, bookTicker, a REST depth snapshot, a URL header line) are skipped;
 /// a line whose JSON does not decode is an error.
 pub fn read_ws_recording(path: &Path) -> Result<Vec<Trade>, TradesFileError> {
-    let text = read_text(path)?;
+    recording_trades(path, &read_text(path)?)
+}
+
+fn recording_trades(path: &Path, text: &str) -> Result<Vec<Trade>, TradesFileError> {
     let mut trades = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let Some(start) = line.find('{') else {
