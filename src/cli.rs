@@ -35,6 +35,9 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Serve Binance's WebSocket and REST API from public-data trade files: the local exchange
+    /// the demo, the tests and the benchmarks run the real feed client against.
+    Replay(crate::exchange::replay::ReplayArgs),
     /// Validate the configuration and print it, secrets redacted.
     CheckConfig {
         #[arg(long)]

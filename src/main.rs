@@ -36,6 +36,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::runtime::Runtime::new()?.block_on(tradepipe::pipelines::migrate(&cfg))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Replay(args) => {
+            tradepipe::telemetry::init_logging(&tradepipe::config::LogConfig::default())?;
+            tokio::runtime::Runtime::new()?.block_on(tradepipe::exchange::replay::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run {
             config,
             progress,

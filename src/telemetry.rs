@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -54,10 +54,28 @@ pub fn metrics_handle() -> Result<PrometheusHandle, TelemetryError> {
     if let Some(h) = PROMETHEUS.get() {
         return Ok(h.clone());
     }
-    let handle = PrometheusBuilder::new()
-        .set_buckets(&[
-            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-        ])
+    // Histograms (aggregatable across instances) for everything but tick-to-publish latency,
+    // which is a summary: its p50/p99 are what the latency target is stated in.
+    let seconds = [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+    let mut builder = PrometheusBuilder::new();
+    for name in [
+        "tradepipe_actor_handler_seconds",
+        "tradepipe_writer_flush_seconds",
+        "tradepipe_redis_pipeline_seconds",
+    ] {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.into()), &seconds)
+            .map_err(|e| TelemetryError::Metrics(e.to_string()))?;
+    }
+    let handle = builder
+        .set_buckets_for_metric(
+            Matcher::Full("tradepipe_writer_batch_ticks".into()),
+            &[
+                1.0, 10.0, 100.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 50000.0,
+            ],
+        )
         .map_err(|e| TelemetryError::Metrics(e.to_string()))?
         .install_recorder()
         .map_err(|e| TelemetryError::Metrics(e.to_string()))?;

@@ -208,6 +208,11 @@ impl MarketWriterActor {
                 metrics::histogram!("tradepipe_writer_batch_ticks")
                     .record(batch.ticks.len() as f64);
                 self.record(&stats);
+                if let Some(newest) = batch.ticks.iter().map(|t| t.time_ms).max() {
+                    self.progress
+                        .newest_trade_ms
+                        .fetch_max(newest, std::sync::atomic::Ordering::Relaxed);
+                }
                 if !self.db_up {
                     tracing::info!("PostgreSQL is back; writing again");
                 }

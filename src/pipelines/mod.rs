@@ -25,6 +25,11 @@ pub struct Progress {
     pub ticks_written: AtomicU64,
     pub candles_written: AtomicU64,
     pub newest_trade_ms: AtomicI64,
+    /// Milliseconds since `epoch` of the first and the latest successful tick write: the
+    /// sustained rate is measured between them, without start-up and shutdown.
+    pub first_write_ms: AtomicI64,
+    pub last_write_ms: AtomicI64,
+    pub epoch: std::sync::OnceLock<Instant>,
 }
 
 impl Progress {
@@ -122,6 +127,18 @@ async fn wait_for_shutdown(progress: &Progress, opts: &RunOptions) -> anyhow::Re
 }
 
 fn print_progress(p: &Progress, started: Instant, rate: u64, last: bool) {
+    if last {
+        let span =
+            p.last_write_ms.load(Ordering::Relaxed) - p.first_write_ms.load(Ordering::Relaxed);
+        let n = p.ticks_written.load(Ordering::Relaxed);
+        if span > 0 {
+            eprintln!(
+                "sustained: {n} trades written in {:.3}s between the first and the last write = {:.0} trades/s",
+                span as f64 / 1000.0,
+                n as f64 * 1000.0 / span as f64
+            );
+        }
+    }
     let newest = p.newest_trade_ms.load(Ordering::Relaxed);
     let lag = if newest > 0 {
         format!(

@@ -1,0 +1,448 @@
+//! Helpers for end-to-end tests: run the real `tradepipe` binary (daemon and replay peer) as
+//! child processes against the real PostgreSQL and Redis, and compute expected candles with an
+//! obviously-correct reference fold.
+#![allow(dead_code)]
+
+use rust_decimal::Decimal;
+use sqlx::{PgPool, Row};
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use tradepipe::domain::{Interval, Trade};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tradepipe");
+
+pub fn data_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/demo")
+        .join(name)
+}
+
+pub fn demo_files() -> Vec<PathBuf> {
+    vec![
+        data_file("BTCUSDT-trades-20240808T235415-20240809T000505.derived.csv.gz"),
+        data_file("ETHUSDT-trades-20240808T235415-20240809T000505.derived.csv.gz"),
+    ]
+}
+
+pub fn demo_trades() -> Vec<Trade> {
+    let mut all = Vec::new();
+    for f in demo_files() {
+        all.extend(
+            tradepipe::exchange::trades_file::read_trades_file(&f, None).expect("demo sample"),
+        );
+    }
+    all
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A child process that is killed (SIGKILL) if the test forgets it or fails.
+pub struct Proc {
+    pub child: Option<Child>,
+    pub name: &'static str,
+}
+
+impl Proc {
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status();
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self, within: Duration) -> ExitStatus {
+        self.signal("TERM");
+        self.wait(within)
+    }
+
+    pub fn wait(&mut self, within: Duration) -> ExitStatus {
+        let mut c = self.child.take().expect("process running");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(st) = c.try_wait().expect("wait") {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("{} did not exit within {within:?}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn wait_port(port: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `tradepipe replay` on a free port with the demo sample; `extra` adds flags.
+pub fn start_replay(extra: &[&str]) -> (Proc, u16) {
+    let port = free_port();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("replay");
+    for f in demo_files() {
+        cmd.arg("--trades").arg(f);
+    }
+    cmd.args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(extra);
+    cmd.env(
+        "RUST_LOG",
+        std::env::var("TEST_REPLAY_LOG").unwrap_or_else(|_| "warn".into()),
+    );
+    cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
+    let child = cmd.spawn().expect("spawn replay");
+    wait_port(port, Duration::from_secs(20));
+    (
+        Proc {
+            child: Some(child),
+            name: "replay",
+        },
+        port,
+    )
+}
+
+/// Everything a daemon under test needs that must not collide with other tests.
+pub struct DaemonEnv {
+    pub db_url: String,
+    pub redis_prefix: String,
+    pub spool_dir: PathBuf,
+    pub http_port: u16,
+    pub replay_port: u16,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl DaemonEnv {
+    pub fn new(pool: &PgPool, replay_port: u16, tag: &str) -> Self {
+        let db = pool
+            .connect_options()
+            .get_database()
+            .expect("test database")
+            .to_string();
+        let base = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let db_url = match base.rfind('/') {
+            Some(i) => format!("{}/{db}", &base[..i]),
+            None => panic!("DATABASE_URL without a database"),
+        };
+        let spool_dir =
+            std::env::temp_dir().join(format!("tradepipe-test-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&spool_dir);
+        DaemonEnv {
+            db_url,
+            redis_prefix: format!("test:{tag}:{}:", std::process::id()),
+            spool_dir,
+            http_port: free_port(),
+            replay_port,
+            extra_env: Vec::new(),
+        }
+    }
+
+    pub fn redis_url(&self) -> String {
+        std::env::var("TRADEPIPE_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    }
+
+    pub fn start(&self, args: &[&str]) -> Proc {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("run").args(args);
+        cmd.env("TRADEPIPE_DATABASE_URL", &self.db_url)
+            .env("TRADEPIPE_REDIS_URL", self.redis_url())
+            .env("TRADEPIPE__REDIS__KEY_PREFIX", &self.redis_prefix)
+            .env(
+                "TRADEPIPE_BINANCE_WS_URL",
+                format!("ws://127.0.0.1:{}", self.replay_port),
+            )
+            .env(
+                "TRADEPIPE_BINANCE_REST_URL",
+                format!("http://127.0.0.1:{}", self.replay_port),
+            )
+            .env("TRADEPIPE_SYMBOLS", "BTCUSDT,ETHUSDT")
+            .env(
+                "TRADEPIPE_HTTP_ADDR",
+                format!("127.0.0.1:{}", self.http_port),
+            )
+            .env("TRADEPIPE_SPOOL_DIR", &self.spool_dir)
+            .env("TRADEPIPE__BINANCE__BACKOFF_INITIAL_MS", "50")
+            .env("TRADEPIPE__BINANCE__BACKOFF_MAX_MS", "500")
+            .env("TRADEPIPE__BINANCE__BACKFILL_RETRY_SECS", "30")
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_DAEMON_LOG").unwrap_or_else(|_| "warn,tradepipe=info".into()),
+            )
+            .current_dir(std::env::temp_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+        Proc {
+            child: Some(cmd.spawn().expect("spawn daemon")),
+            name: "daemon",
+        }
+    }
+
+    pub fn metrics(&self) -> String {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "2",
+                &format!("http://127.0.0.1:{}/metrics", self.http_port),
+            ])
+            .output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default()
+    }
+}
+
+pub async fn tick_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT count(*) FROM trading.price_ticks")
+        .fetch_one(pool)
+        .await
+        .unwrap_or(0)
+}
+
+/// Polls until `expected` ticks are stored (or panics after `within`).
+pub async fn wait_for_ticks(pool: &PgPool, expected: i64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let n = tick_count(pool).await;
+        if n >= expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {n} of {expected} ticks stored after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// (symbol, trade_id) of every stored tick, with how often each is stored.
+pub async fn stored_trade_ids(pool: &PgPool) -> BTreeMap<(String, i64), i64> {
+    sqlx::query("SELECT symbol_id, trade_id, count(*) FROM trading.price_ticks GROUP BY 1, 2")
+        .fetch_all(pool)
+        .await
+        .expect("ticks")
+        .into_iter()
+        .map(|r| {
+            (
+                (r.get::<String, _>(0), r.get::<i64, _>(1)),
+                r.get::<i64, _>(2),
+            )
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefCandle {
+    pub open: Decimal,
+    pub high: Decimal,
+    pub low: Decimal,
+    pub close: Decimal,
+    pub volume: Decimal,
+    pub quote_volume: Decimal,
+    pub trade_count: i64,
+    pub close_time_ms: i64,
+}
+
+pub type CandleKey = (String, String, i64);
+
+/// The plainest fold there is: group by bucket, in id order.
+pub fn reference_candles(trades: &[Trade]) -> BTreeMap<CandleKey, RefCandle> {
+    let mut sorted: Vec<&Trade> = trades.iter().collect();
+    sorted.sort_by_key(|t| (t.symbol.clone(), t.trade_id));
+    let mut out: BTreeMap<CandleKey, RefCandle> = BTreeMap::new();
+    for t in sorted {
+        for iv in Interval::ALL {
+            let open = iv.open_time(t.time_ms);
+            let key = (t.symbol.to_string(), iv.as_str().to_string(), open);
+            let q = t.price * t.qty;
+            out.entry(key)
+                .and_modify(|c| {
+                    c.high = c.high.max(t.price);
+                    c.low = c.low.min(t.price);
+                    c.close = t.price;
+                    c.volume += t.qty;
+                    c.quote_volume += q;
+                    c.trade_count += 1;
+                })
+                .or_insert(RefCandle {
+                    open: t.price,
+                    high: t.price,
+                    low: t.price,
+                    close: t.price,
+                    volume: t.qty,
+                    quote_volume: q,
+                    trade_count: 1,
+                    close_time_ms: iv.close_time(open),
+                });
+        }
+    }
+    out
+}
+
+/// Stored candles with at least one trade (empty ones are checked separately where they matter).
+pub async fn stored_candles(pool: &PgPool) -> BTreeMap<CandleKey, RefCandle> {
+    sqlx::query(
+        "SELECT symbol_id, interval, (extract(epoch from open_time) * 1000)::bigint,
+                open, high, low, close, volume, quote_volume, trade_count,
+                (extract(epoch from close_time) * 1000)::bigint
+         FROM trading.price_candles WHERE trade_count > 0",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("candles")
+    .into_iter()
+    .map(|r| {
+        (
+            (
+                r.get::<String, _>(0),
+                r.get::<String, _>(1),
+                r.get::<i64, _>(2),
+            ),
+            RefCandle {
+                open: r.get(3),
+                high: r.get(4),
+                low: r.get(5),
+                close: r.get(6),
+                volume: r.get(7),
+                quote_volume: r.get(8),
+                trade_count: r.get::<i64, _>(9),
+                close_time_ms: r.get(10),
+            },
+        )
+    })
+    .collect()
+}
+
+/// Asserts the stored ticks are exactly the sample's trades, each once, and the stored candles
+/// equal the reference fold on every field.
+pub async fn assert_exact(pool: &PgPool, trades: &[Trade]) {
+    let ids = stored_trade_ids(pool).await;
+    let dupes: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(dupes.is_empty(), "ticks stored more than once: {dupes:?}");
+    let mut missing = Vec::new();
+    for t in trades {
+        if !ids.contains_key(&(t.symbol.to_string(), t.trade_id as i64)) {
+            missing.push((t.symbol.to_string(), t.trade_id));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} trades missing, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert_eq!(ids.len(), trades.len(), "stored tick count");
+
+    let expected = reference_candles(trades);
+    let stored = stored_candles(pool).await;
+    let mut diffs = Vec::new();
+    for (k, want) in &expected {
+        match stored.get(k) {
+            Some(got) if got == want => {}
+            other => diffs.push(format!("{k:?}: want {want:?}, got {other:?}")),
+        }
+    }
+    for k in stored.keys() {
+        if !expected.contains_key(k) {
+            diffs.push(format!("{k:?}: stored but not expected"));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} candle differences:\n{}",
+        diffs.len(),
+        diffs[..diffs.len().min(10)].join("\n")
+    );
+}
+
+/// A TCP proxy in front of PostgreSQL or Redis that a test can cut: `set_down(true)` drops every
+/// open connection and refuses new ones until `set_down(false)`. This is how the fault tests take
+/// a database "away" without stopping the server other tests share.
+pub struct FaultProxy {
+    pub port: u16,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str) -> FaultProxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tx, _rx) = tokio::sync::watch::channel(0u64);
+        let generation = std::sync::Arc::new(tx);
+        let upstream = upstream.to_string();
+        let (d, g) = (down.clone(), generation.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if d.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let mut cut = g.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut out) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        FaultProxy {
+            port,
+            down,
+            generation,
+        }
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+        if down {
+            self.generation.send_modify(|g| *g += 1);
+        }
+    }
+}
