@@ -248,7 +248,7 @@ fn ethusdt_candles_equal_the_reference_fold_and_survive_restarts() {
 /// USD-M futures).
 #[test]
 fn recorded_klines_count_trades_by_id_span_and_close_one_ms_before_the_next_minute() {
-    let mut seen = 0;
+    let (mut seen, mut followed) = (0, 0);
     let mut last_closed: BTreeMap<String, (i64, i64)> = BTreeMap::new(); // symbol -> (t, L)
     for file in ["BINANCE", "BINANCE_US", "BINANCE_FUTURES"] {
         for line in gz_lines(&format!("cryptofeed_ws/{file}.ws.1.0.gz"))
@@ -288,10 +288,12 @@ fn recorded_klines_count_trades_by_id_span_and_close_one_ms_before_the_next_minu
                 );
             }
             let sym = k["s"].as_str().unwrap().to_string();
-            if let Some((prev_t, prev_l)) = last_closed.get(&sym) {
-                if t > *prev_t && n > 0 {
-                    assert_eq!(f, prev_l + 1, "{sym}: the next kline starts after L");
-                }
+            if let Some((prev_t, prev_l)) = last_closed.get(&sym)
+                && t > *prev_t
+                && n > 0
+            {
+                assert_eq!(f, prev_l + 1, "{sym}: the next kline starts after L");
+                followed += 1;
             }
             if k["x"].as_bool().unwrap() {
                 last_closed.insert(sym, (t, l));
@@ -303,6 +305,10 @@ fn recorded_klines_count_trades_by_id_span_and_close_one_ms_before_the_next_minu
         seen,
         2 + 5 + 67,
         "every recorded kline_1m message was checked"
+    );
+    assert!(
+        followed >= 5,
+        "closed klines followed by the next minute: {followed}"
     );
 }
 

@@ -3,35 +3,35 @@
 //! # Conventions (checked against the recorded data in `/work/shared/data/market`)
 //!
 //! - A bucket is `[open, open + length)`; `close_time = open + length - 1`. Every recorded
-//!   `kline_1m` message (spot, Binance.US and USD-M futures, 77 messages) has `T = t + 59999`, and so
+//!   `kline_1m` message (74: Binance spot, Binance.US, USD-M futures) has `T = t + 59999`, and so
 //!   does every row of the official `BTCUSDT-1m-2020-01-0{1,2,3}` files (4,320 rows).
-//! - `trade_count = last_id - first_id + 1`: `n = L - f + 1` holds in every recorded kline with
-//!   trades, and a closed kline's `L + 1` is the next kline's `f`. Trade ids are the raw trade ids
-//!   (the aggTrade id is a different sequence), which is why the book counts trades rather than
-//!   deriving the count from ids: a gap in the feed must show as a count below `L - f + 1`, not be
-//!   hidden.
-//! - Quote volume is the exact sum of `price * qty`. The official files write it with 8 decimals and
-//!   BTCUSDT's tick (0.01) times its step (0.000001 in 2020, 0.00001 in 2024) never needs more, so
-//!   the exact sum is what Binance reports. Nothing is rounded here; volumes are only normalised
-//!   (trailing zeros stripped) so a value always has one text form.
+//! - `f`/`L` are the first/last trade ids and `n = L - f + 1` in every recorded kline with trades;
+//!   a closed kline's `L + 1` is the next minute's `f`. The book counts trades rather than taking
+//!   the id span, so a gap in the feed shows as `trade_count < last - first + 1` instead of being
+//!   papered over.
+//! - Quote volume is the exact sum of `price * qty`. The official files write it with exactly 8
+//!   decimals, and BTCUSDT's price (2 decimals) times its qty (6 decimals in the 2020 files, at most
+//!   5 in the 2024 recordings) never needs more, so the exact sum is what Binance reports. Nothing
+//!   is rounded here; volumes are only normalised (trailing zeros stripped) so that a value always
+//!   has one text form.
 //! - Weeks open Monday 00:00 UTC (`Interval::open_time`).
 //!
 //! # Intervals without trades
 //!
 //! Binance publishes klines for buckets with no trade: the stream sends `f = L = -1`, `n = 0`,
-//! `v = q = 0` and `o = h = l = c` (a recorded spot `kline_1s` message of that shape exists in a
-//! third-party repository). The book does the same, so the stored series has no holes and a chart or
-//! a restart never has to guess: when a trade (or `close_elapsed`) moves past whole buckets, each
-//! skipped bucket is emitted closed with `o = h = l = c =` the close of the interval's previous
-//! candle, volumes 0, count 0 and ids `None`. The current bucket of an idle interval is shown the
-//! same way by `current`/`open_candles`. Nothing is emitted before an interval's first price is known.
+//! `v = q = 0` and `o = h = l = c` (a recorded spot ETHUSDT `kline_1s` message of that shape, all
+//! four prices 1870.76, is quoted in a third-party repository). The book does the same, so a
+//! stored series has no holes and neither a chart nor a restart has to guess: when a trade (or
+//! `close_elapsed`) moves past whole buckets, each skipped bucket is emitted closed with
+//! `o = h = l = c =` the close of the interval's previous candle, volumes 0, count 0 and ids `None`.
+//! `current`/`open_candles` show an idle interval's current bucket the same way. Nothing is emitted
+//! before an interval has a price.
 //!
-//! What could not be verified here: none of the recordings holds an empty kline (every recorded
-//! kline and every official 2020 minute has trades), so `o = previous close` for an empty bucket
-//! rests on that third-party message and on Binance's charts, not on data in this repository; nor
-//! could the whole book be compared with official klines of the same minutes (no such pairing is
-//! reachable, see `SOURCES.md`). The real-data tests therefore compare against an independent
-//! reference fold of the same trades.
+//! Not verified here: no recording holds an empty kline (every recorded kline and every official
+//! 2020 minute has trades), and the third-party message does not show the previous close, so
+//! "price = previous close" is taken on trust, not proven by this data. Nor could the book be
+//! compared with official klines of the same minutes (no such pairing is reachable, see
+//! `SOURCES.md`); the real-data tests compare against an independent reference fold instead.
 //!
 //! # Why a segment
 //!
