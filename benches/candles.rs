@@ -20,7 +20,12 @@ const COPIES: u64 = 50;
 fn recorded_btcusdt() -> Vec<Trade> {
     let dir = std::env::var_os("TRADEPIPE_MARKET_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/data/market"));
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../shared/data/market"
+            ))
+        });
     let symbol = Symbol::from("BTCUSDT");
     let dec = |v: &serde_json::Value| Decimal::from_str(v.as_str().unwrap()).unwrap();
     let mut out = Vec::new();

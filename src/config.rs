@@ -21,6 +21,9 @@ pub const ENV_SHORTCUTS: &[(&str, &str)] = &[
     ("TRADEPIPE_HTTP_ADDR", "http.addr"),
     ("TRADEPIPE_LOG_FORMAT", "log.format"),
     ("TRADEPIPE_SPOOL_DIR", "writer.spool_dir"),
+    ("TRADEPIPE_SOURCES_FILE", "news.sources_file"),
+    ("TRADEPIPE_DOCUMENT_STORE", "documents.backend"),
+    ("TRADEPIPE_MONGODB_URL", "documents.mongodb_url"),
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -35,6 +38,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub log: LogConfig,
     pub shutdown: ShutdownConfig,
+    pub news: NewsConfig,
+    pub documents: DocumentsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -247,6 +252,85 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// The news pipeline (crawlers per source and the normalizer).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NewsConfig {
+    /// TOML file with `[[sources]]` (seed fields). Missing file or no active source: the news
+    /// pipeline does not start and the daemon runs the market pipeline alone.
+    pub sources_file: PathBuf,
+    /// Sent on every request so site operators can tell who we are and reach us.
+    pub user_agent: String,
+    pub request_timeout_ms: u64,
+    pub max_redirects: usize,
+    /// Larger responses are cut off and recorded as a failure (never stored half).
+    pub max_body_bytes: u64,
+    pub respect_robots_txt: bool,
+    /// A page that failed this many times stays FAILED with its error.
+    pub max_retries: u32,
+    pub retry_backoff_ms: u64,
+    /// `lock:crawler:{source}` TTL: one instance crawls a source at a time.
+    pub lock_ttl_secs: u64,
+    /// CPU-bound normalization runs on this many worker threads, never on the async runtime.
+    pub normalizer_workers: usize,
+    /// A claimed raw article not completed within this lease is handed out again (crash safety).
+    pub claim_lease_secs: u64,
+    /// How often the normalizer polls the store for PENDING work when idle.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for NewsConfig {
+    fn default() -> Self {
+        NewsConfig {
+            sources_file: PathBuf::from("config/sources.toml"),
+            user_agent: concat!(
+                "tradepipe/",
+                env!("CARGO_PKG_VERSION"),
+                " (news crawler; +https://github.com/tradepipe/tradepipe)"
+            )
+            .into(),
+            request_timeout_ms: 15_000,
+            max_redirects: 5,
+            max_body_bytes: 5 * 1024 * 1024,
+            respect_robots_txt: true,
+            max_retries: 3,
+            retry_backoff_ms: 2_000,
+            lock_ttl_secs: 300,
+            normalizer_workers: 2,
+            claim_lease_secs: 300,
+            poll_interval_ms: 1_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DocumentBackend {
+    /// PostgreSQL JSONB (the seed's Phase 1): the default, nothing else to run.
+    Postgres,
+    /// MongoDB (the seed's Phase 2) through the official driver.
+    Mongodb,
+}
+
+/// Where sources, raw pages and articles live. Choosing the store is this one key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentsConfig {
+    pub backend: DocumentBackend,
+    pub mongodb_url: Secret,
+    pub mongodb_database: String,
+}
+
+impl Default for DocumentsConfig {
+    fn default() -> Self {
+        DocumentsConfig {
+            backend: DocumentBackend::Postgres,
+            mongodb_url: Secret("mongodb://127.0.0.1:27017".into()),
+            mongodb_database: "trading_platform".into(),
+        }
+    }
+}
+
 /// A configuration value that must never reach a log or a metric. Its `Debug` and `Display`
 /// redact; URLs keep scheme, host and path so an operator can still tell which server is meant.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -408,6 +492,19 @@ impl Config {
             }
         }
         self.http_addr()?;
+        if self.news.normalizer_workers == 0 {
+            return Err(invalid("news.normalizer_workers", "must be at least 1"));
+        }
+        if self.news.max_body_bytes < 1024 {
+            return Err(invalid("news.max_body_bytes", "must be at least 1024"));
+        }
+        if self.documents.backend == DocumentBackend::Mongodb {
+            check_url(
+                "documents.mongodb_url",
+                self.documents.mongodb_url.expose(),
+                &["mongodb", "mongodb+srv"],
+            )?;
+        }
         if self
             .log
             .level
@@ -434,6 +531,7 @@ impl Config {
         let mut shown = self.clone();
         shown.database.url = Secret(self.database.url.redacted());
         shown.redis.url = Secret(self.redis.url.redacted());
+        shown.documents.mongodb_url = Secret(self.documents.mongodb_url.redacted());
         shown.binance.api_key = self.binance.api_key.as_ref().map(|_| Secret("***".into()));
         toml_string(&shown)
     }

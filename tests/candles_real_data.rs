@@ -21,7 +21,12 @@ use tradepipe::domain::{Candle, CandleBook, Interval, Symbol, Trade};
 fn data_dir() -> PathBuf {
     std::env::var_os("TRADEPIPE_MARKET_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/data/market"))
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../shared/data/market"
+            ))
+        })
 }
 
 fn gz_lines(rel: &str) -> Vec<String> {

@@ -11,7 +11,10 @@ use tradepipe::exchange::replay::{ReplayArgs, ReplayServer, start};
 use tradepipe::exchange::rest::BinanceRest;
 use tradepipe::exchange::trades_file::read_trades_file;
 
-const DIR: &str = "/work/shared/data/market/hftbacktest_ws_spot";
+const DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/data/market/hftbacktest_ws_spot"
+);
 const BTC: &str = "BTCUSDT-trades-20240808T235415-20240809T000505.derived.csv.gz";
 const ETH: &str = "ETHUSDT-trades-20240808T235415-20240809T000505.derived.csv.gz";
 const BTC_N: usize = 19_904;

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use tradepipe::exchange::trades_file::{TradesFileError, read_trades_file, read_ws_recording};
 
-const DATA: &str = "/work/shared/data/market/hftbacktest_ws_spot";
+const DATA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/data/market/hftbacktest_ws_spot"
+);
 const BTC_DERIVED: &str = "BTCUSDT-trades-20240808T235415-20240809T000505.derived.csv.gz";
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -50,8 +53,10 @@ fn derived_csv_gz_equals_the_recordings() {
 fn header_file_with_other_column_order() {
     // The nautilus-derived file: header `id,price,qty,time,isBuyerMaker` (no quoteQty), prices
     // with 2 decimals, a lower-case Binance-style name.
-    let p =
-        Path::new("/work/shared/data/market/nautilus_trades/btcusdt-trades-2021-01-08.derived.csv");
+    let p = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/market/nautilus_trades/btcusdt-trades-2021-01-08.derived.csv"
+    ));
     let t = read_trades_file(p, None).unwrap();
     assert_eq!(t.len(), 2_001);
     assert_eq!(&*t[0].symbol, "BTCUSDT");

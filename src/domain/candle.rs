@@ -1,6 +1,6 @@
 //! OHLCV candles built from trades, equal field by field to Binance's own klines.
 //!
-//! # Conventions (checked against the recorded data in `/work/shared/data/market`)
+//! # Conventions (checked against the recorded data in the shared `data/market` folder)
 //!
 //! - A bucket is `[open, open + length)`; `close_time = open + length - 1`. Every recorded
 //!   `kline_1m` message (74: Binance spot, Binance.US, USD-M futures) has `T = t + 59999`, and so

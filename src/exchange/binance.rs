@@ -439,7 +439,10 @@ mod tests {
     use super::*;
     use std::io::{BufRead, BufReader};
 
-    const DATA: &str = "/work/shared/data/market/hftbacktest_ws_spot";
+    const DATA: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/market/hftbacktest_ws_spot"
+    );
 
     fn dec(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()

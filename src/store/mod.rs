@@ -4,6 +4,7 @@
 //! database outage is one error type ([`StoreError::is_retryable`]) that sends batches to the
 //! [`spool::Spool`] instead of losing them.
 
+pub mod documents;
 pub mod postgres;
 pub mod redis;
 pub mod spool;

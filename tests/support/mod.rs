@@ -98,10 +98,23 @@ impl Drop for Proc {
     }
 }
 
-fn wait_port(port: u16, within: Duration) {
+/// Waits until `proc` listens on `port`; fails at once if it exited instead. Generous: on a
+/// loaded 2-core machine a debug binary can take a while to load its data.
+fn wait_port(proc: &mut Proc, port: u16, within: Duration) {
     let deadline = Instant::now() + within;
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        if let Some(st) = proc
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+        {
+            panic!("{} exited with {st} before listening on {port}", proc.name);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} is not listening on port {port} after {within:?}",
+            proc.name
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -122,14 +135,12 @@ pub fn start_replay(extra: &[&str]) -> (Proc, u16) {
     );
     cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
     let child = cmd.spawn().expect("spawn replay");
-    wait_port(port, Duration::from_secs(20));
-    (
-        Proc {
-            child: Some(child),
-            name: "replay",
-        },
-        port,
-    )
+    let mut proc = Proc {
+        child: Some(child),
+        name: "replay",
+    };
+    wait_port(&mut proc, port, Duration::from_secs(90));
+    (proc, port)
 }
 
 /// Everything a daemon under test needs that must not collide with other tests.
