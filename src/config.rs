@@ -377,8 +377,9 @@ pub fn redact_url(raw: &str) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// figment's message names the key and the provider (file or environment variable).
     #[error("configuration: {0}")]
-    Load(#[from] Box<figment::Error>),
+    Load(String),
     #[error("configuration key `{key}`: {problem}")]
     Invalid { key: &'static str, problem: String },
     #[error("configuration file {path}: not found")]
@@ -412,7 +413,23 @@ impl Config {
                 fig = fig.merge(Serialized::default(key, value));
             }
         }
-        let config: Config = fig.extract().map_err(Box::new)?;
+        let config: Config = fig.extract().map_err(|e| {
+            // One line per problem, with the key spelled as in the file (figment reports keys
+            // from the environment in upper case).
+            let msgs: Vec<String> = e
+                .into_iter()
+                .map(|err| {
+                    let key = err.path.join(".").to_lowercase();
+                    let origin = err
+                        .metadata
+                        .as_ref()
+                        .map(|m| m.name.to_string())
+                        .unwrap_or_default();
+                    format!("key `{key}` ({origin}): {}", err.kind)
+                })
+                .collect();
+            ConfigError::Load(msgs.join("; "))
+        })?;
         config.validate()?;
         Ok(config)
     }
