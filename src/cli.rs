@@ -38,6 +38,21 @@ pub enum Command {
     /// Serve Binance's WebSocket and REST API from public-data trade files: the local exchange
     /// the demo, the tests and the benchmarks run the real feed client against.
     Replay(crate::exchange::replay::ReplayArgs),
+    /// Print the normalized article of a saved page as one JSON object: the NormalizerActor's
+    /// own code path, for tuning a source's selectors.
+    Normalize {
+        /// The page (.html, or .html.gz).
+        file: PathBuf,
+        /// The URL the page was fetched from (resolves relative links; default
+        /// http://localhost/<file name>).
+        #[arg(long)]
+        url: Option<String>,
+        /// A source from the sources file whose selectors to use.
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Validate the configuration and print it, secrets redacted.
     CheckConfig {
         #[arg(long)]

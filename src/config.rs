@@ -141,6 +141,9 @@ pub struct MarketConfig {
     pub symbols: Vec<String>,
     /// How often the builder closes candles whose interval ended without a new trade.
     pub close_check_ms: u64,
+    /// A candle is closed by the clock only this long after its close time (trades can still be
+    /// on the wire), and only while the feed is caught up.
+    pub close_grace_ms: u64,
 }
 
 impl Default for MarketConfig {
@@ -148,6 +151,7 @@ impl Default for MarketConfig {
         MarketConfig {
             symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
             close_check_ms: 500,
+            close_grace_ms: 2000,
         }
     }
 }

@@ -41,6 +41,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::runtime::Runtime::new()?.block_on(tradepipe::exchange::replay::run(args))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Normalize {
+            file,
+            url,
+            source,
+            config,
+        } => {
+            let cfg = Config::load(config.as_deref())?;
+            let json = tradepipe::news::article::normalize_file(
+                &file,
+                url.as_deref(),
+                source.as_deref(),
+                &cfg.news.sources_file,
+            )?;
+            println!("{json}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run {
             config,
             progress,

@@ -20,6 +20,10 @@ pub struct TradeBatch {
     pub trades: Vec<Trade>,
     /// When the first of these trades was read off the socket (for tick-to-publish latency).
     pub received_at: Instant,
+    /// The socket held nothing more after this batch: the feed is caught up with the exchange.
+    /// Only then may the clock close candles; while we lag, trades that already happened are
+    /// still unread in our buffers and would land in a closed candle.
+    pub caught_up: bool,
 }
 
 /// The last trade id folded in, per symbol: where a (re)connecting feed resumes.
@@ -46,6 +50,8 @@ pub struct CandleBuilderActor {
     capacity: usize,
     close_check: Duration,
     in_sync: bool,
+    caught_up: bool,
+    close_grace_ms: i64,
     /// Newest exchange trade time seen and when: the exchange's clock, as far as we know it.
     /// Closing by this clock (not the host's) keeps replays of old data correct.
     clock: Option<(i64, Instant)>,
@@ -59,6 +65,7 @@ impl CandleBuilderActor {
         depth: MailboxDepth,
         capacity: usize,
         close_check: Duration,
+        close_grace: Duration,
     ) -> Self {
         CandleBuilderActor {
             books: books.into_iter().map(|b| (b.symbol().clone(), b)).collect(),
@@ -68,6 +75,8 @@ impl CandleBuilderActor {
             capacity,
             close_check,
             in_sync: false,
+            caught_up: false,
+            close_grace_ms: close_grace.as_millis() as i64,
             clock: None,
         }
     }
@@ -107,12 +116,14 @@ impl Actor for CandleBuilderActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(self.capacity);
         ctx.run_interval(self.close_check, |act, ctx| {
-            if !act.in_sync {
+            if !act.in_sync || !act.caught_up {
                 return;
             }
             let Some(now) = act.exchange_now_ms() else {
                 return;
             };
+            // A trade stamped just before a close can still be on the wire.
+            let now = now - act.close_grace_ms;
             let mut closed = Vec::new();
             for book in act.books.values_mut() {
                 book.close_elapsed(now, &mut closed);
@@ -150,6 +161,7 @@ impl Handler<TradeBatch> for CandleBuilderActor {
     fn handle(&mut self, msg: TradeBatch, _ctx: &mut Context<Self>) -> Self::Result {
         let _timer = HandlerTimer::start(ACTOR);
         self.depth.taken();
+        self.caught_up = msg.caught_up;
         let mut ticks = Vec::with_capacity(msg.trades.len());
         let mut candles = Vec::new();
         let mut touched: Vec<Symbol> = Vec::new();

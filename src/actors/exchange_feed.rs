@@ -256,6 +256,7 @@ impl FeedSession {
                 Ok(Some(Ok(m))) => Some(m),
             };
             let mut ending = None;
+            let mut drained = false;
             // Take everything the socket already holds, up to the batch bound: batches grow
             // with the rate, and cost no latency when the rate is low.
             while let Some(m) = next.take() {
@@ -303,10 +304,13 @@ impl FeedSession {
                         ending = Some(Ended::Reconnect("closed"));
                         None
                     }
-                    None => None,
+                    None => {
+                        drained = true;
+                        None
+                    }
                 };
             }
-            if let Err(ended) = self.hand_on(&mut batch, received_at).await {
+            if let Err(ended) = self.hand_on(&mut batch, received_at, drained).await {
                 return ended;
             }
             if let Some(ended) = ending {
@@ -340,7 +344,7 @@ impl FeedSession {
                             .increment(1);
                         tracing::info!(symbol = %sym, from = last + 1, to = trade.trade_id - 1, "trade id gap; backfilling");
                         // Order matters to the candles: what we hold goes first, then the gap.
-                        self.hand_on(batch, received_at).await?;
+                        self.hand_on(batch, received_at, false).await?;
                         self.backfill(rest, &sym, last + 1, Some(trade.trade_id))
                             .await?;
                     }
@@ -355,7 +359,7 @@ impl FeedSession {
                     conn = self.conn,
                     "exchange announced serverShutdown; reconnecting now"
                 );
-                self.hand_on(batch, received_at).await?;
+                self.hand_on(batch, received_at, false).await?;
                 Err(Ended::Reconnect("server_shutdown"))
             }
             Ok(StreamEvent::Ignored) => Ok(()),
@@ -367,7 +371,12 @@ impl FeedSession {
         }
     }
 
-    async fn hand_on(&mut self, batch: &mut Vec<Trade>, received_at: Instant) -> Result<(), Ended> {
+    async fn hand_on(
+        &mut self,
+        batch: &mut Vec<Trade>,
+        received_at: Instant,
+        caught_up: bool,
+    ) -> Result<(), Ended> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -376,6 +385,7 @@ impl FeedSession {
             .push(TradeBatch {
                 trades,
                 received_at,
+                caught_up,
             })
             .await
             .map_err(|_| Ended::Stop)
@@ -448,6 +458,7 @@ impl FeedSession {
                         .push(TradeBatch {
                             trades: out,
                             received_at: Instant::now(),
+                            caught_up: false,
                         })
                         .await
                         .map_err(|_| Ended::Stop)?;

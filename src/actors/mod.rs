@@ -9,6 +9,7 @@
 pub mod candle_builder;
 pub mod exchange_feed;
 pub mod market_writer;
+pub mod normalizer;
 pub mod redis_publisher;
 
 use actix::dev::ToEnvelope;
@@ -152,8 +153,121 @@ impl Drop for HandlerTimer {
     }
 }
 
+static RESTARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Restarts in this process so far, all actors (the metric has them per actor).
+pub fn restarts_so_far() -> u64 {
+    RESTARTS.load(Ordering::Relaxed)
+}
+
 /// Every `Supervised::restarting` calls this, so restarts are visible to operators.
 pub fn count_restart(actor: &'static str) {
+    RESTARTS.fetch_add(1, Ordering::Relaxed);
     metrics::counter!("tradepipe_actor_restarts_total", "actor" => actor).increment(1);
     tracing::warn!(actor, "actor restarting under its supervisor");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    /// Handles `Work` slowly (each takes 20 ms of the actor's time) and can be told to stop.
+    struct Slow {
+        handled: Arc<AtomicU64>,
+        depth: MailboxDepth,
+    }
+
+    impl Actor for Slow {
+        type Context = Context<Self>;
+        fn started(&mut self, ctx: &mut Context<Self>) {
+            ctx.set_mailbox_capacity(2);
+        }
+    }
+
+    impl Supervised for Slow {
+        fn restarting(&mut self, _ctx: &mut Context<Self>) {
+            count_restart("test_slow");
+        }
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Work;
+
+    #[derive(Message)]
+    #[rtype(result = "u64")]
+    struct Handled;
+
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Crash;
+
+    impl Handler<Work> for Slow {
+        type Result = AtomicResponse<Self, ()>;
+        fn handle(&mut self, _: Work, _: &mut Context<Self>) -> Self::Result {
+            self.depth.taken();
+            self.handled.fetch_add(1, Ordering::SeqCst);
+            AtomicResponse::new(Box::pin(
+                tokio::time::sleep(Duration::from_millis(20)).into_actor(self),
+            ))
+        }
+    }
+
+    impl Handler<Handled> for Slow {
+        type Result = u64;
+        fn handle(&mut self, _: Handled, _: &mut Context<Self>) -> u64 {
+            self.handled.load(Ordering::SeqCst)
+        }
+    }
+
+    impl Handler<Crash> for Slow {
+        type Result = ();
+        fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
+            ctx.stop();
+        }
+    }
+
+    fn start() -> (Mailbox<Slow>, Arc<AtomicU64>) {
+        let handled = Arc::new(AtomicU64::new(0));
+        let depth = MailboxDepth::new("test_slow");
+        let (h, d) = (handled.clone(), depth.clone());
+        let addr = Supervisor::start(move |_| Slow {
+            handled: h,
+            depth: d,
+        });
+        (Mailbox::new(addr, depth), handled)
+    }
+
+    #[actix_rt::test]
+    async fn push_waits_while_the_mailbox_is_full() {
+        let (mb, handled) = start();
+        let started = Instant::now();
+        for _ in 0..12 {
+            mb.push(Work).await.unwrap();
+            // Never more than capacity (2) + the one being handled + actix's one-per-sender
+            // slack in flight: the producer is held back instead of queueing without bound.
+            let in_flight = mb.depth.get();
+            assert!(in_flight <= 4, "{in_flight} messages in flight");
+        }
+        // 12 pushes could only complete as the consumer made room: at least 12 - 4 handled.
+        assert!(
+            handled.load(Ordering::SeqCst) >= 8,
+            "pushes did not wait for the consumer"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(8 * 20));
+        assert_eq!(mb.ask(Handled).await.unwrap(), 12, "nothing lost");
+    }
+
+    #[actix_rt::test]
+    async fn a_stopped_actor_is_restarted_counted_and_keeps_its_state() {
+        let (mb, _) = start();
+        mb.push(Work).await.unwrap();
+        let before = restarts_so_far();
+        mb.ask(Crash).await.unwrap();
+        mb.push(Work).await.unwrap();
+        // Same struct after the restart: the count carried over.
+        assert_eq!(mb.ask(Handled).await.unwrap(), 2);
+        assert!(restarts_so_far() > before, "restart counted");
+    }
 }

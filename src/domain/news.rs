@@ -159,7 +159,7 @@ pub struct ArticleAuthor {
     pub profile_url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArticleImage {
     pub url: String,
     pub alt: Option<String>,
@@ -168,7 +168,7 @@ pub struct ArticleImage {
     pub kind: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArticleMetadata {
     pub og_title: Option<String>,
     pub og_description: Option<String>,

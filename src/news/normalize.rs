@@ -61,21 +61,8 @@ pub struct Author {
     pub profile_url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArticleImage {
-    pub url: String,
-    pub alt: Option<String>,
-    /// `"featured"` (og:image) or `"inline"` (inside the body).
-    #[serde(rename = "type")]
-    pub kind: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArticleMetadata {
-    pub og_title: Option<String>,
-    pub og_description: Option<String>,
-    pub canonical_url: Option<String>,
-}
+// The image and metadata shapes are the domain's (the stored article uses them as they are).
+pub use crate::domain::news::{ArticleImage, ArticleMetadata};
 
 /// The normalised fields of an `articles` document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

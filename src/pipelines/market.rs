@@ -220,9 +220,10 @@ impl MarketPipeline {
         let (w, pb, d) = (writer.clone(), publisher.clone(), depth.clone());
         let cap = cfg.mailbox.candle_builder;
         let close_check = Duration::from_millis(cfg.market.close_check_ms);
+        let close_grace = Duration::from_millis(cfg.market.close_grace_ms);
         let builder = Mailbox::new(
             Supervisor::start_in_arbiter(&feed_arbiter.handle(), move |_| {
-                CandleBuilderActor::new(books, w, pb, d, cap, close_check)
+                CandleBuilderActor::new(books, w, pb, d, cap, close_check, close_grace)
             }),
             depth,
         );

@@ -3,6 +3,7 @@
 //! is flushed before the process exits.
 
 pub mod market;
+// pub mod news; (enabled when the crawler and document stores land)
 
 use crate::config::Config;
 use crate::store::WriteStats;
@@ -34,6 +35,16 @@ pub struct Progress {
 
 impl Progress {
     pub fn record_written(&self, s: &WriteStats) {
+        if s.ticks_inserted > 0 {
+            let now = self.epoch.get_or_init(Instant::now).elapsed().as_millis() as i64;
+            let _ = self.first_write_ms.compare_exchange(
+                0,
+                now.max(1),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            self.last_write_ms.store(now.max(1), Ordering::Relaxed);
+        }
         self.ticks_written
             .fetch_add(s.ticks_inserted, Ordering::Relaxed);
         self.candles_written

@@ -105,6 +105,24 @@ const BEGIN_WITH_STAGING: &str = "BEGIN; \
 const COPY_TICKS: &str = "COPY tradepipe_tick_staging \
     (symbol_id, trade_id, price, quantity, ts, is_buyer_maker) FROM STDIN";
 
+const COPY_TICKS_DIRECT: &str = "COPY trading.price_ticks \
+    (symbol_id, trade_id, price, quantity, timestamp, is_buyer_maker) FROM STDIN";
+
+/// COPY `data` (text format) with `statement`; returns the rows copied.
+async fn copy_rows(
+    conn: &mut sqlx::PgConnection,
+    statement: &str,
+    data: &[u8],
+) -> Result<u64, sqlx::Error> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    if let Err(e) = copy.send(data).await {
+        // Best effort: the caller's transaction is rolled back anyway.
+        let _ = copy.abort("tradepipe: sending COPY data failed").await;
+        return Err(e);
+    }
+    copy.finish().await
+}
+
 const INSERT_TICKS: &str = "INSERT INTO trading.price_ticks \
         (symbol_id, trade_id, price, quantity, timestamp, is_buyer_maker) \
     SELECT symbol_id, trade_id, price, quantity, ts, is_buyer_maker FROM tradepipe_tick_staging \
@@ -233,26 +251,39 @@ impl PgMarketStore {
 
         let mut stats = WriteStats::default();
         if batch.tick_count > 0 {
-            let mut copy = tx
-                .copy_in_raw(COPY_TICKS)
+            // Fast path, the normal case: every tick is new, so COPY straight into the table.
+            // Inside a savepoint: if any tick is already stored (a replay, a retry, a backfill
+            // overlap) the unique key rejects the COPY, we roll back to the savepoint and take
+            // the deduplicating path through the staging table.
+            let mut direct = sqlx::Acquire::begin(&mut *tx)
                 .await
-                .map_err(fail("starting COPY of ticks"))?;
-            if let Err(e) = copy.send(batch.copy_data.as_slice()).await {
-                // Best effort: the transaction is rolled back when `tx` drops anyway.
-                let _ = copy.abort("tradepipe: sending COPY data failed").await;
-                return Err(fail("sending ticks by COPY")(e));
+                .map_err(fail("opening a savepoint"))?;
+            match copy_rows(&mut direct, COPY_TICKS_DIRECT, &batch.copy_data).await {
+                Ok(n) => {
+                    direct
+                        .commit()
+                        .await
+                        .map_err(fail("releasing the savepoint"))?;
+                    stats.ticks_inserted = n;
+                }
+                Err(e) if db_code(&e).as_deref() == Some("23505") => {
+                    direct
+                        .rollback()
+                        .await
+                        .map_err(fail("rolling back to the savepoint"))?;
+                    let staged = copy_rows(&mut tx, COPY_TICKS, &batch.copy_data)
+                        .await
+                        .map_err(fail("sending ticks by COPY"))?;
+                    let inserted = sqlx::query(INSERT_TICKS)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail("inserting staged ticks"))?
+                        .rows_affected();
+                    stats.ticks_inserted = inserted;
+                    stats.ticks_duplicate = staged.saturating_sub(inserted);
+                }
+                Err(e) => return Err(fail("copying ticks")(e)),
             }
-            let staged = copy
-                .finish()
-                .await
-                .map_err(fail("finishing COPY of ticks"))?;
-            let inserted = sqlx::query(INSERT_TICKS)
-                .execute(&mut *tx)
-                .await
-                .map_err(fail("inserting staged ticks"))?
-                .rows_affected();
-            stats.ticks_inserted = inserted;
-            stats.ticks_duplicate = staged.saturating_sub(inserted);
         }
 
         if !batch.candles.is_empty() {
@@ -652,6 +683,13 @@ fn check_scale(v: &Decimal, max: u32, what: impl Fn() -> String) -> Result<(), S
 }
 
 /// The SQLSTATE of a non-retryable database error, if that is what `e` is.
+fn db_code(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
 fn sqlx_code(e: &StoreError) -> Option<String> {
     match e {
         StoreError::Database {
