@@ -15,14 +15,22 @@ async fn only_one_owner_gets_the_lock_and_only_the_owner_releases_it() {
     let ttl = Duration::from_secs(30);
     let a = lock.try_acquire("src", "owner-a", ttl).await.unwrap();
     let a = a.expect("first owner gets the lock");
-    assert!(lock.try_acquire("src", "owner-b", ttl).await.unwrap().is_none());
+    assert!(
+        lock.try_acquire("src", "owner-b", ttl)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Another source is another lock.
     let other = lock.try_acquire("other", "owner-b", ttl).await.unwrap();
     assert!(other.is_some());
 
     // A non-owner's release does nothing.
     assert!(!lock.release_as("src", "owner-b").await.unwrap());
-    assert_eq!(lock.holder("src").await.unwrap().as_deref(), Some("owner-a"));
+    assert_eq!(
+        lock.holder("src").await.unwrap().as_deref(),
+        Some("owner-a")
+    );
 
     assert!(a.extend(ttl).await.unwrap());
     assert!(a.release().await.unwrap());
@@ -41,7 +49,12 @@ async fn the_lock_expires_and_a_stale_guard_cannot_touch_the_new_owner() {
         .await
         .unwrap()
         .expect("free");
-    assert!(lock.try_acquire("src", "owner-b", Duration::from_secs(1)).await.unwrap().is_none());
+    assert!(
+        lock.try_acquire("src", "owner-b", Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let b = lock
         .try_acquire("src", "owner-b", Duration::from_secs(30))
@@ -51,7 +64,10 @@ async fn the_lock_expires_and_a_stale_guard_cannot_touch_the_new_owner() {
     // owner-a's guard outlived its lock: it must neither extend nor delete owner-b's.
     assert!(!a.extend(Duration::from_secs(30)).await.unwrap());
     assert!(!a.release().await.unwrap());
-    assert_eq!(lock.holder("src").await.unwrap().as_deref(), Some("owner-b"));
+    assert_eq!(
+        lock.holder("src").await.unwrap().as_deref(),
+        Some("owner-b")
+    );
     assert!(b.release().await.unwrap());
 }
 

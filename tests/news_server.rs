@@ -34,7 +34,13 @@ async fn feeds_and_listings_list_every_page() {
     let srv = server(3).await;
     let page_files = std::fs::read_dir(pages_dir())
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".html.gz"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".html.gz")
+        })
         .count();
     let listed_pages: usize = srv
         .sources()
@@ -59,15 +65,20 @@ async fn feeds_and_listings_list_every_page() {
         }
         let url = srv.url(&format!("/{}/latest", s.name));
         let html = c.get(&url).send().await.unwrap().text().await.unwrap();
-        let got: BTreeSet<String> =
-            parse_listing(&html, &url, "article.article-card").unwrap().into_iter().collect();
+        let got: BTreeSet<String> = parse_listing(&html, &url, "article.article-card")
+            .unwrap()
+            .into_iter()
+            .collect();
         assert_eq!(got, want, "{url}");
         // The configuration points each source at the document of its type.
         let cfg = &srv.news_sources()[i];
         assert_eq!(cfg.name, s.name);
     }
     // Titles come from the pages' <title>.
-    let titled = srv.sources()[0].entries.iter().filter(|e| e.kind == EntryKind::Page);
+    let titled = srv.sources()[0]
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Page);
     assert!(titled.clone().all(|e| !e.title.starts_with("Article ")));
     srv.shutdown().await;
 }
@@ -76,7 +87,14 @@ async fn feeds_and_listings_list_every_page() {
 async fn robots_disallows_the_private_article() {
     let srv = server(2).await;
     let c = plain_client();
-    let robots = c.get(srv.url("/robots.txt")).send().await.unwrap().text().await.unwrap();
+    let robots = c
+        .get(srv.url("/robots.txt"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let robot = texting_robots::Robot::new("tradepipe", robots.as_bytes()).unwrap();
     let private: Vec<_> = srv
         .sources()
@@ -86,7 +104,11 @@ async fn robots_disallows_the_private_article() {
         .collect();
     assert_eq!(private.len(), 1);
     assert!(!robot.allowed(&srv.url(&private[0].path)));
-    let ordinary = srv.sources()[0].entries.iter().find(|e| e.kind == EntryKind::Page).unwrap();
+    let ordinary = srv.sources()[0]
+        .entries
+        .iter()
+        .find(|e| e.kind == EntryKind::Page)
+        .unwrap();
     assert!(robot.allowed(&srv.url(&ordinary.path)));
     // The page exists: only robots.txt keeps a polite crawler away.
     let r = c.get(srv.url(&private[0].path)).send().await.unwrap();
@@ -102,12 +124,30 @@ async fn feeds_answer_conditional_requests_with_304() {
     let first = c.get(&url).send().await.unwrap();
     assert_eq!(first.status(), 200);
     let etag = first.headers()["etag"].to_str().unwrap().to_string();
-    let lm = first.headers()["last-modified"].to_str().unwrap().to_string();
-    let r = c.get(&url).header("If-None-Match", &etag).send().await.unwrap();
+    let lm = first.headers()["last-modified"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let r = c
+        .get(&url)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 304);
-    let r = c.get(&url).header("If-Modified-Since", &lm).send().await.unwrap();
+    let r = c
+        .get(&url)
+        .header("If-Modified-Since", &lm)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 304);
-    let r = c.get(&url).header("If-None-Match", "\"other\"").send().await.unwrap();
+    let r = c
+        .get(&url)
+        .header("If-None-Match", "\"other\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let r = c
         .get(&url)
@@ -150,11 +190,19 @@ async fn redirect_is_a_chain_of_two_301s_to_a_real_page() {
 async fn oversized_page_is_streamed_past_the_cap() {
     let srv = server(2).await;
     let c = plain_client();
-    let r = c.get(srv.url("/local-1/articles/oversized")).send().await.unwrap();
+    let r = c
+        .get(srv.url("/local-1/articles/oversized"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.content_length().is_none(), "streamed, no Content-Length");
     assert_eq!(r.bytes().await.unwrap().len() as u64, OVERSIZED);
-    let r = c.get(srv.url("/local-1/articles/oversized-declared")).send().await.unwrap();
+    let r = c
+        .get(srv.url("/local-1/articles/oversized-declared"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.content_length(), Some(OVERSIZED));
     srv.shutdown().await;
 }
@@ -170,7 +218,14 @@ async fn malformed_page_is_invalid_utf8_and_broken_html() {
         .find(|e| e.kind == EntryKind::Malformed)
         .unwrap()
         .clone();
-    let body = c.get(srv.url(&malformed.path)).send().await.unwrap().bytes().await.unwrap();
+    let body = c
+        .get(srv.url(&malformed.path))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert!(std::str::from_utf8(&body).is_err());
     assert!(body.windows(5).filter(|w| w == b"<div>").count() >= 1000);
     srv.shutdown().await;
@@ -179,7 +234,11 @@ async fn malformed_page_is_invalid_utf8_and_broken_html() {
 #[tokio::test]
 async fn pages_are_gzip_encoded_when_accepted_and_sources_toml_parses() {
     let srv = server(2).await;
-    let entry = srv.sources()[0].entries.iter().find(|e| e.kind == EntryKind::Page).unwrap();
+    let entry = srv.sources()[0]
+        .entries
+        .iter()
+        .find(|e| e.kind == EntryKind::Page)
+        .unwrap();
     let gz = reqwest::Client::builder().gzip(true).build().unwrap();
     let r = gz.get(srv.url(&entry.path)).send().await.unwrap();
     let text = r.text().await.unwrap();
@@ -202,7 +261,13 @@ async fn pages_are_gzip_encoded_when_accepted_and_sources_toml_parses() {
     let doc: Doc = toml::from_str(&srv.sources_toml()).unwrap();
     assert_eq!(doc.sources, srv.news_sources());
     assert_eq!(doc.sources.len(), 2);
-    assert!(doc.sources[0].feed_url.as_deref().unwrap().ends_with("/local-1/feed.xml"));
+    assert!(
+        doc.sources[0]
+            .feed_url
+            .as_deref()
+            .unwrap()
+            .ends_with("/local-1/feed.xml")
+    );
     assert_eq!(
         doc.sources[1].selectors.article_list.as_deref(),
         Some("article.article-card")

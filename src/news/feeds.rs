@@ -105,10 +105,10 @@ pub fn parse_listing(
             .flatten();
         let inner = el.select(&anchors).filter_map(|a| a.value().attr("href"));
         for href in own.into_iter().chain(inner) {
-            if let Some(url) = resolve(&base, href) {
-                if seen.insert(url.clone()) {
-                    out.push(url);
-                }
+            if let Some(url) = resolve(&base, href)
+                && seen.insert(url.clone())
+            {
+                out.push(url);
             }
         }
     }
@@ -155,7 +155,8 @@ mod tests {
         assert!(items[0].meta.published_at.is_some());
         assert_eq!(items[0].meta.categories, ["btc"]);
 
-        let atom = br#"<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">
+        let atom =
+            br#"<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">
             <title>t</title><id>urn:x</id><updated>2019-11-19T10:00:00Z</updated>
             <entry><title>A</title><id>urn:1</id><updated>2019-11-19T10:00:00Z</updated>
               <link rel="alternate" href="http://h/b/1"/><author><name>Ann</name></author></entry>

@@ -3,7 +3,8 @@
 //! Politeness is enforced here, in one place, so no caller can forget it:
 //! - requests to the source start at least `max(delay_ms, 60000 / requests_per_minute)` apart
 //!   (and at least the robots.txt `Crawl-delay`, when the site sets a longer one), measured with
-//!   tokio's clock between request *starts*, robots.txt and feeds included;
+//!   tokio's clock, robots.txt and feeds included; the next start is also at least that long
+//!   after the previous response, so the site sees the spacing too (see `rebook`);
 //! - robots.txt is fetched once per origin and cached. A 4xx robots.txt (404 included) means
 //!   "allow everything"; a 5xx, a 429 or an unreachable robots.txt means "disallow everything for
 //!   now", as Google does: the site may be overloaded, and crawling it blind could be exactly what
@@ -44,7 +45,9 @@ pub struct FetchedPage {
 pub enum Fetched {
     Page(FetchedPage),
     /// 304: the validators we sent still match; nothing changed since the last fetch.
-    NotModified { final_url: String },
+    NotModified {
+        final_url: String,
+    },
 }
 
 /// Why a fetch failed. [`FetchError::kind`] is the metrics label.
@@ -305,6 +308,7 @@ impl PoliteFetcher {
         self.pace(crawl_delay).await;
         let started = Instant::now();
         let result = self.send(url, req, validators.is_some()).await;
+        self.rebook(crawl_delay).await;
         metrics::histogram!("tradepipe_crawl_request_seconds", "source" => self.source.clone())
             .record(started.elapsed().as_secs_f64());
         result
@@ -410,6 +414,18 @@ impl PoliteFetcher {
         *next = Some(Instant::now() + self.interval.max(crawl_delay));
     }
 
+    /// Pushes the next slot to a full interval after this response. Spacing starts alone lets
+    /// the *site* see requests closer than the interval whenever one request took longer to
+    /// leave than the next (connection setup, a busy client): measured there, the gap was 135 ms
+    /// for a 150 ms interval. Counting from the response keeps both views polite.
+    async fn rebook(&self, crawl_delay: Duration) {
+        let after = Instant::now() + self.interval.max(crawl_delay);
+        let mut next = self.next_start.lock().await;
+        if next.is_none_or(|at| at < after) {
+            *next = Some(after);
+        }
+    }
+
     /// (allowed, robots Crawl-delay) for `url`, fetching the origin's robots.txt when not cached.
     async fn robots_verdict(&self, url: &Url) -> (bool, Duration) {
         let origin = url.origin().ascii_serialization();
@@ -447,7 +463,9 @@ impl PoliteFetcher {
         let robots_url = format!("{origin}/robots.txt");
         self.pace(Duration::ZERO).await;
         let req = self.client.get(&robots_url);
-        match self.send(&robots_url, req, false).await {
+        let answer = self.send(&robots_url, req, false).await;
+        self.rebook(Duration::ZERO).await;
+        match answer {
             Ok(Fetched::Page(page)) => {
                 match texting_robots::Robot::new(&self.robots_agent, page.body.as_bytes()) {
                     Ok(robot) => {
@@ -461,7 +479,9 @@ impl PoliteFetcher {
                     }
                 }
             }
-            Err(FetchError::Status { status, .. }) if (400..500).contains(&status) && status != 429 => {
+            Err(FetchError::Status { status, .. })
+                if (400..500).contains(&status) && status != 429 =>
+            {
                 tracing::info!(source = %self.source, url = %robots_url, status, "no robots.txt; everything allowed");
                 (RobotsRule::AllowAll, ROBOTS_TTL)
             }
@@ -524,8 +544,9 @@ fn declared_charset(bytes: &[u8], content_type: Option<&str>) -> Option<String> 
 /// Windows-1252 (read as Windows-1252, as browsers do), and anything else as lossy UTF-8.
 pub fn decode_body(bytes: &[u8], content_type: Option<&str>) -> String {
     match declared_charset(bytes, content_type).as_deref() {
-        Some("iso-8859-1" | "latin1" | "latin-1" | "windows-1252" | "cp1252" | "us-ascii"
-        | "ascii") => bytes.iter().map(|&b| windows_1252(b)).collect(),
+        Some(
+            "iso-8859-1" | "latin1" | "latin-1" | "windows-1252" | "cp1252" | "us-ascii" | "ascii",
+        ) => bytes.iter().map(|&b| windows_1252(b)).collect(),
         _ => {
             let text = String::from_utf8_lossy(bytes);
             let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
@@ -567,7 +588,10 @@ mod tests {
             decode_body(b"caf\xe9", Some("text/html; charset=ISO-8859-1")),
             "café"
         );
-        assert_eq!(decode_body(b"\x93q\x94", Some("text/html; charset=windows-1252")), "“q”");
+        assert_eq!(
+            decode_body(b"\x93q\x94", Some("text/html; charset=windows-1252")),
+            "“q”"
+        );
         assert_eq!(
             decode_body(b"<meta charset=\"latin1\">\xe9", Some("text/html")),
             "<meta charset=\"latin1\">é"

@@ -154,12 +154,21 @@ pub struct LoggedRequest {
 }
 
 enum Resource {
-    Page { gz: Bytes, html: Bytes },
-    Feed { body: Bytes, content_type: &'static str, etag: String },
+    Page {
+        gz: Bytes,
+        html: Bytes,
+    },
+    Feed {
+        body: Bytes,
+        content_type: &'static str,
+        etag: String,
+    },
     Html(Bytes),
     Text(Bytes),
     Redirect(String),
-    Oversized { declared: bool },
+    Oversized {
+        declared: bool,
+    },
     Malformed(Bytes),
 }
 
@@ -328,7 +337,13 @@ fn load_pages(dir: &std::path::Path) -> Result<Vec<LoadedPage>, NewsServerError>
         let title = doc
             .select(&title_sel)
             .next()
-            .map(|t| t.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" "))
+            .map(|t| {
+                t.text()
+                    .collect::<String>()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| format!("Article {id}"));
         let original_url = urls
@@ -512,8 +527,14 @@ fn build_site(
     for s in &sources {
         let rss = rss_feed(&base, s, now);
         let atom = atom_feed(&base, s, now);
-        routes.insert(format!("/{}/feed.xml", s.name), feed(rss, "application/rss+xml"));
-        routes.insert(format!("/{}/atom.xml", s.name), feed(atom, "application/atom+xml"));
+        routes.insert(
+            format!("/{}/feed.xml", s.name),
+            feed(rss, "application/rss+xml"),
+        );
+        routes.insert(
+            format!("/{}/atom.xml", s.name),
+            feed(atom, "application/atom+xml"),
+        );
         routes.insert(
             format!("/{}/latest", s.name),
             Resource::Html(Bytes::from(listing_page(s))),
@@ -766,11 +787,16 @@ fn respond(shared: &Shared, path: &str, headers: &HeaderMap) -> Response {
         )
             .into_response(),
         Resource::Oversized { declared } => {
-            let mut r = ([(header::CONTENT_TYPE, html)], oversized_body(shared.oversized_bytes))
+            let mut r = (
+                [(header::CONTENT_TYPE, html)],
+                oversized_body(shared.oversized_bytes),
+            )
                 .into_response();
             if *declared {
-                r.headers_mut()
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from(shared.oversized_bytes));
+                r.headers_mut().insert(
+                    header::CONTENT_LENGTH,
+                    HeaderValue::from(shared.oversized_bytes),
+                );
             }
             r
         }
