@@ -574,3 +574,89 @@ async fn stop_crawling_ends_the_round_after_the_current_page() {
     assert_eq!(lock.holder("local-1").await.unwrap(), None);
     srv.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn failing_pages_are_retried_then_stored_failed_and_not_refetched() {
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // A site with one page that always answers 503 and one that fails once, then works.
+    #[derive(Default)]
+    struct Hits {
+        broken: AtomicU32,
+        flaky: AtomicU32,
+    }
+    let hits = Arc::new(Hits::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let feed = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>\
+         <item><title>Broken</title><link>http://{addr}/broken</link></item>\
+         <item><title>Flaky</title><link>http://{addr}/flaky</link></item>\
+         </channel></rss>"
+    );
+    let app = axum::Router::new()
+        .route("/feed.xml", axum::routing::get(move || async move { feed }))
+        .route(
+            "/broken",
+            axum::routing::get(|State(h): State<Arc<Hits>>| async move {
+                h.broken.fetch_add(1, Ordering::SeqCst);
+                StatusCode::SERVICE_UNAVAILABLE
+            }),
+        )
+        .route(
+            "/flaky",
+            axum::routing::get(|State(h): State<Arc<Hits>>| async move {
+                if h.flaky.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(StatusCode::BAD_GATEWAY)
+                } else {
+                    Ok("<html><title>Flaky</title><p>works now</p></html>")
+                }
+            }),
+        )
+        .with_state(hits.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let source = NewsSource {
+        name: "flaky-site".into(),
+        base_url: format!("http://{addr}/"),
+        feed_url: Some(format!("http://{addr}/feed.xml")),
+        kind: tradepipe::domain::news::SourceKind::Rss,
+        is_active: true,
+        crawl_interval_minutes: 15,
+        selectors: Default::default(),
+        rate_limit: RateLimit {
+            requests_per_minute: 0,
+            delay_ms: 20,
+        },
+        metadata: Default::default(),
+        last_crawled_at: None,
+    };
+    let store = Arc::new(FakeStore::default());
+    let keys = prefix("retry");
+    let a = crawler(source, store.clone(), &keys, false).await;
+    let r = a.send(CrawlNow).await.unwrap();
+    assert_eq!((r.stored, r.failed), (1, 1), "{r:?}");
+    let max_retries = news_config().max_retries;
+    assert_eq!(hits.broken.load(Ordering::SeqCst), max_retries + 1);
+    assert_eq!(hits.flaky.load(Ordering::SeqCst), 2);
+    let raws = store.raws();
+    let broken = raws.iter().find(|r| r.url.ends_with("/broken")).unwrap();
+    assert_eq!(broken.processing_status, ProcessingStatus::Failed);
+    assert_eq!(broken.http_status, 503);
+    assert_eq!(broken.retry_count, max_retries + 1);
+    assert!(broken.error_message.as_deref().unwrap().contains("503"));
+    let flaky = raws.iter().find(|r| r.url.ends_with("/flaky")).unwrap();
+    assert_eq!(flaky.processing_status, ProcessingStatus::Pending);
+    assert!(flaky.raw_html.contains("works now"));
+    assert_eq!(
+        flaky.feed_entry.as_ref().unwrap().title.as_deref(),
+        Some("Flaky")
+    );
+
+    // The next round knows both: the broken page is not fetched again.
+    let r = a.send(CrawlNow).await.unwrap();
+    assert_eq!((r.stored, r.failed, r.known), (0, 0, 2), "{r:?}");
+    assert_eq!(hits.broken.load(Ordering::SeqCst), max_retries + 1);
+    a.send(StopCrawling).await.unwrap();
+}
