@@ -7,6 +7,7 @@
 //! series of pushes is answered only once those pushes were handled.
 
 pub mod candle_builder;
+pub mod crawler;
 pub mod exchange_feed;
 pub mod market_writer;
 pub mod normalizer;
