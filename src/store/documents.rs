@@ -93,3 +93,26 @@ pub struct StoreCounts {
     pub raw_failed: u64,
     pub articles: u64,
 }
+
+/// Opens the configured document store: PostgreSQL on the daemon's pool (the default), or
+/// MongoDB at `cfg.mongodb_url` (the client connects lazily). Call [`DocumentStore::prepare`]
+/// before use: it creates MongoDB's indexes and checks PostgreSQL's migration, and is where an
+/// unreachable server first shows up.
+pub async fn open_document_store(
+    cfg: &crate::config::DocumentsConfig,
+    pg: sqlx::PgPool,
+) -> Result<std::sync::Arc<dyn DocumentStore>, DocError> {
+    use crate::config::DocumentBackend;
+    Ok(match cfg.backend {
+        DocumentBackend::Postgres => {
+            std::sync::Arc::new(super::documents_pg::PgDocumentStore::new(pg))
+        }
+        DocumentBackend::Mongodb => std::sync::Arc::new(
+            super::documents_mongo::MongoDocumentStore::connect(
+                cfg.mongodb_url.expose(),
+                &cfg.mongodb_database,
+            )
+            .await?,
+        ),
+    })
+}

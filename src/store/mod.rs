@@ -5,6 +5,8 @@
 //! [`spool::Spool`] instead of losing them.
 
 pub mod documents;
+pub mod documents_mongo;
+pub mod documents_pg;
 pub mod postgres;
 pub mod redis;
 pub mod spool;
