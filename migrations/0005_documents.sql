@@ -86,7 +86,9 @@ CREATE TABLE content.raw_articles (
     CONSTRAINT chk_raw_articles_status
         CHECK (processing_status IN ('PENDING', 'PROCESSING', 'COMPLETED', 'FAILED')),
     CONSTRAINT chk_raw_articles_url_hash CHECK (url_hash ~ '^[0-9a-f]{64}$'),
-    CONSTRAINT chk_raw_articles_http_status CHECK (http_status BETWEEN 100 AND 999),
+    -- 0 = no HTTP response was received (timeout, connection error, body over the size cap):
+    -- such a page is stored FAILED with its error so it is neither lost nor refetched forever.
+    CONSTRAINT chk_raw_articles_http_status CHECK (http_status = 0 OR http_status BETWEEN 100 AND 999),
     CONSTRAINT chk_raw_articles_retry_count CHECK (retry_count >= 0)
 );
 

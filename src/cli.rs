@@ -38,6 +38,9 @@ pub enum Command {
     /// Serve Binance's WebSocket and REST API from public-data trade files: the local exchange
     /// the demo, the tests and the benchmarks run the real feed client against.
     Replay(crate::exchange::replay::ReplayArgs),
+    /// Serve real article pages with RSS/Atom feeds, robots.txt and the awkward cases (redirects,
+    /// 304s, an oversized and a malformed page): the local news site the demo and tests crawl.
+    NewsServer(crate::news::server::NewsServerArgs),
     /// Print the normalized article of a saved page as one JSON object: the NormalizerActor's
     /// own code path, for tuning a source's selectors.
     Normalize {

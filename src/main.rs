@@ -41,6 +41,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::runtime::Runtime::new()?.block_on(tradepipe::exchange::replay::run(args))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::NewsServer(args) => {
+            tradepipe::telemetry::init_logging(&tradepipe::config::LogConfig::default())?;
+            tokio::runtime::Runtime::new()?.block_on(tradepipe::news::server::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Normalize {
             file,
             url,

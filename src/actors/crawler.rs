@@ -175,19 +175,24 @@ impl Actor for CrawlerActor {
         let interval = self.interval;
         let on_start = self.crawl_on_start;
         let schedule = async move {
-            let mut first = on_start;
+            let mut wait = if on_start { Duration::ZERO } else { interval };
             loop {
-                if !first {
-                    tokio::select! {
-                        _ = crawl.stop.cancelled() => break,
-                        _ = tokio::time::sleep(interval) => {}
-                    }
+                tokio::select! {
+                    _ = crawl.stop.cancelled() => break,
+                    _ = tokio::time::sleep(wait) => {}
                 }
-                first = false;
                 if crawl.stop.is_cancelled() {
                     break;
                 }
-                crawl.run_round().await;
+                let report = crawl.run_round().await;
+                wait = match report.outcome {
+                    // The holder may have died with the lock: look again once it could have
+                    // expired instead of a whole crawl interval later.
+                    RoundOutcome::LockHeld => crawl.ttl().min(interval),
+                    // Store or listing trouble: try again soon, but not in a tight loop.
+                    RoundOutcome::Failed => interval.min(Duration::from_secs(60)),
+                    _ => interval,
+                };
             }
         };
         // A panic must not take the arbiter down: it stops this actor and the supervisor starts

@@ -3,7 +3,7 @@
 //! is flushed before the process exits.
 
 pub mod market;
-// pub mod news; (enabled when the crawler and document stores land)
+pub mod news;
 
 use crate::config::Config;
 use crate::store::WriteStats;
@@ -80,12 +80,22 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
         .await
         .context("starting the market data pipeline")?;
     tracing::info!(symbols = ?cfg.market.symbols, "market data pipeline running");
+    let news = news::NewsPipeline::start(&cfg, None)
+        .await
+        .context("starting the news pipeline")?;
+    let news_store = news.as_ref().map(|n| n.store.clone());
 
-    let reason = wait_for_shutdown(&progress, &opts).await?;
+    let reason = wait_for_shutdown(&progress, &opts, news_store.as_deref()).await?;
     tracing::info!(reason, "shutting down: stopping intake, draining, flushing");
     let deadline = Duration::from_secs(cfg.shutdown.deadline_secs);
     let started = Instant::now();
-    let flushed = tokio::time::timeout(deadline, market.shutdown()).await;
+    let flushed = tokio::time::timeout(deadline, async {
+        if let Some(n) = &news {
+            n.shutdown().await;
+        }
+        market.shutdown().await;
+    })
+    .await;
     market.stop_arbiters();
     if opts.progress {
         print_progress(&progress, started, 0, true);
@@ -109,7 +119,11 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
 }
 
 /// Waits for SIGINT/SIGTERM (or the `--exit-after-trades` goal), printing the progress line.
-async fn wait_for_shutdown(progress: &Progress, opts: &RunOptions) -> anyhow::Result<&'static str> {
+async fn wait_for_shutdown(
+    progress: &Progress,
+    opts: &RunOptions,
+    news: Option<&dyn crate::store::documents::DocumentStore>,
+) -> anyhow::Result<&'static str> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -129,6 +143,14 @@ async fn wait_for_shutdown(progress: &Progress, opts: &RunOptions) -> anyhow::Re
                 if opts.progress && last_print.elapsed() >= Duration::from_secs(2) {
                     let rate = (written - last_written) as f64 / last_print.elapsed().as_secs_f64();
                     print_progress(progress, started, rate as u64, false);
+                    if let Some(store) = news {
+                        if let Ok(c) = store.counts().await {
+                            eprintln!(
+                                "       news: raw pages pending {} / done {} / failed {}, articles {}",
+                                c.raw_pending + c.raw_processing, c.raw_completed, c.raw_failed, c.articles
+                            );
+                        }
+                    }
                     last_print = Instant::now();
                     last_written = written;
                 }

@@ -29,24 +29,41 @@ pub struct NewsPipeline {
 impl NewsPipeline {
     /// Starts crawlers for the active sources and the normalizer. `None` when no source is
     /// active: the daemon then runs the market pipeline alone.
-    pub async fn start(cfg: &Config, crawl_every: Option<Duration>) -> anyhow::Result<Option<NewsPipeline>> {
+    pub async fn start(
+        cfg: &Config,
+        crawl_every: Option<Duration>,
+    ) -> anyhow::Result<Option<NewsPipeline>> {
         let sources = load_sources(&cfg.news.sources_file)?;
         let active: Vec<_> = sources.iter().filter(|s| s.is_active).cloned().collect();
         if active.is_empty() {
             tracing::info!(file = %cfg.news.sources_file.display(), "no active news source; the news pipeline is not started");
             return Ok(None);
         }
-        let pool = crate::store::postgres::connect(cfg.database.url.expose(), cfg.database.max_connections)
-            .await
-            .with_context(|| format!("connecting to {}", cfg.database.url))?;
+        let pool = crate::store::postgres::connect(
+            cfg.database.url.expose(),
+            cfg.database.max_connections,
+        )
+        .await
+        .with_context(|| format!("connecting to {}", cfg.database.url))?;
         let store = open_document_store(&cfg.documents, pool)
             .await
             .context("opening the document store")?;
-        store.prepare().await.context("preparing the document store")?;
-        store.upsert_sources(&sources).await.context("upserting news sources")?;
+        store
+            .prepare()
+            .await
+            .context("preparing the document store")?;
+        store
+            .upsert_sources(&sources)
+            .await
+            .context("upserting news sources")?;
         let lock = CrawlLock::connect(cfg.redis.url.expose(), &cfg.redis.key_prefix)
             .await
-            .with_context(|| format!("connecting to Redis at {} for the crawl locks", cfg.redis.url))?;
+            .with_context(|| {
+                format!(
+                    "connecting to Redis at {} for the crawl locks",
+                    cfg.redis.url
+                )
+            })?;
 
         let news_cfg = Arc::new(cfg.news.clone());
         let deps = CrawlerDeps {
@@ -60,13 +77,22 @@ impl NewsPipeline {
         for source in active {
             let name = source.name.clone();
             // Validated before anything starts: a source that cannot be crawled is a start error.
-            let actor = CrawlerActor::new(source, deps.clone()).with_context(|| format!("news source {name}"))?;
+            let actor = CrawlerActor::new(source, deps.clone())
+                .with_context(|| format!("news source {name}"))?;
             crawlers.push(Supervisor::start(move |_| actor));
         }
-        let pool = normalizer::start_pool(cfg.news.normalizer_workers, sources, SymbolAliases::default_crypto());
+        let pool = normalizer::start_pool(
+            cfg.news.normalizer_workers,
+            sources,
+            SymbolAliases::default_crypto(),
+        );
         let (s, c) = (store.clone(), cfg.news.clone());
         let normalizer = Supervisor::start(move |_| NormalizerActor::new(s, pool, c));
-        tracing::info!(crawlers = crawlers.len(), workers = cfg.news.normalizer_workers, "news pipeline running");
+        tracing::info!(
+            crawlers = crawlers.len(),
+            workers = cfg.news.normalizer_workers,
+            "news pipeline running"
+        );
         Ok(Some(NewsPipeline {
             crawlers,
             normalizer,
