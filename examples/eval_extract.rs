@@ -165,6 +165,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         total / cpu,
         bytes as f64 * repeat as f64 / cpu / 1e6,
     );
+    // The whole normalization (extraction plus title, dates, language, symbols, images,
+    // excerpt...), exactly as the NormalizerActor runs it.
+    {
+        use tradepipe::news::normalize::{PageInput, SymbolAliases, normalize_article};
+        let aliases = SymbolAliases::default_crypto();
+        let (w0, c0) = (Instant::now(), thread_cpu_secs());
+        let mut words = 0usize;
+        for _ in 0..repeat {
+            for (_, url, html, _) in &pages {
+                let input = PageInput {
+                    html,
+                    url: url.as_deref().unwrap_or("http://localhost/page"),
+                    source_name: None,
+                    selectors: None,
+                    feed: None,
+                };
+                if let Ok(a) = normalize_article(&input, &aliases) {
+                    words += a.word_count;
+                }
+            }
+        }
+        let (wall, cpu) = (w0.elapsed().as_secs_f64(), thread_cpu_secs() - c0);
+        println!(
+            "throughput (normalize_article, one thread): {:.1} pages/s wall, {:.1} pages/s CPU; avg page {avg_kb:.1} KB ({words} words out)",
+            total / wall,
+            total / cpu,
+        );
+    }
     // The pages of 50-150 KB, i.e. "typical 100 KB" pages.
     let mid: Vec<_> = pages
         .iter()
