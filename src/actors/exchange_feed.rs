@@ -223,10 +223,10 @@ impl FeedSession {
         // catch every symbol up before declaring the feed in sync.
         let symbols = self.symbols.clone();
         for sym in &symbols {
-            if let Some(&last) = self.last_ids.get(sym) {
-                if let Err(ended) = self.backfill(rest, sym, last + 1, None).await {
-                    return ended;
-                }
+            if let Some(&last) = self.last_ids.get(sym)
+                && let Err(ended) = self.backfill(rest, sym, last + 1, None).await
+            {
+                return ended;
             }
         }
         if self.builder.ask(SetInSync(true)).await.is_err() {
@@ -402,17 +402,17 @@ impl FeedSession {
         from: u64,
         to: Option<u64>,
     ) -> Result<(), Ended> {
-        if let Some(to) = to {
-            if to - from > self.cfg.max_backfill_trades {
-                metrics::counter!("tradepipe_feed_gap_trades_unfilled_total", "symbol" => sym.to_string()).increment(to - from);
-                tracing::error!(
-                    symbol = sym,
-                    from,
-                    to,
-                    "gap larger than binance.max_backfill_trades; not backfilled"
-                );
-                return Ok(());
-            }
+        if let Some(to) = to
+            && to - from > self.cfg.max_backfill_trades
+        {
+            metrics::counter!("tradepipe_feed_gap_trades_unfilled_total", "symbol" => sym.to_string()).increment(to - from);
+            tracing::error!(
+                symbol = sym,
+                from,
+                to,
+                "gap larger than binance.max_backfill_trades; not backfilled"
+            );
+            return Ok(());
         }
         let mut next = from;
         let mut fetched = 0u64;

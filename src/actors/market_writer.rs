@@ -60,8 +60,7 @@ impl Pending {
         let mut b = std::mem::take(&mut self.batch);
         b.candles = self.candles.drain().map(|(_, c)| c).collect();
         // Oldest first keeps the on-disk spool and logs in a natural order.
-        b.candles
-            .sort_by(|a, c| (a.open_time_ms, a.interval).cmp(&(c.open_time_ms, c.interval)));
+        b.candles.sort_by_key(|a| (a.open_time_ms, a.interval));
         self.since = None;
         b
     }

@@ -103,7 +103,7 @@ impl<A: Actor> Mailbox<A> {
                     let pause = Duration::from_millis(1);
                     tokio::time::sleep(pause).await;
                     waited += pause;
-                    if waited >= Duration::from_secs(5) && waited.as_millis() % 5000 == 0 {
+                    if waited >= Duration::from_secs(5) && waited.as_millis().is_multiple_of(5000) {
                         tracing::warn!(
                             actor = self.depth.actor,
                             waited_s = waited.as_secs(),

@@ -200,11 +200,9 @@ impl RedisPublisherActor {
                 || slot
                     .last_sent
                     .is_none_or(|t| now.duration_since(t) >= period);
-            if due {
-                if let Some(c) = slot.held.take() {
-                    slot.last_sent = Some(now);
-                    out.push(c);
-                }
+            if due && let Some(c) = slot.held.take() {
+                slot.last_sent = Some(now);
+                out.push(c);
             }
         }
         out

@@ -549,10 +549,10 @@ fn find_title(arena: &Arena) -> Option<String> {
             .iter()
             .map(|h| (word_overlap(h, r), h))
             .max_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some((score, h)) = best {
-            if score >= 0.6 {
-                return Some(h.clone());
-            }
+        if let Some((score, h)) = best
+            && score >= 0.6
+        {
+            return Some(h.clone());
         }
     }
     og.or_else(|| h1s.into_iter().next())

@@ -143,14 +143,13 @@ async fn wait_for_shutdown(
                 if opts.progress && last_print.elapsed() >= Duration::from_secs(2) {
                     let rate = (written - last_written) as f64 / last_print.elapsed().as_secs_f64();
                     print_progress(progress, started, rate as u64, false);
-                    if let Some(store) = news {
-                        if let Ok(c) = store.counts().await {
+                    if let Some(store) = news
+                        && let Ok(c) = store.counts().await {
                             eprintln!(
                                 "       news: raw pages pending {} / done {} / failed {}, articles {}",
                                 c.raw_pending + c.raw_processing, c.raw_completed, c.raw_failed, c.articles
                             );
                         }
-                    }
                     last_print = Instant::now();
                     last_written = written;
                 }
