@@ -162,6 +162,9 @@ pub struct PgMarketStore {
     /// UTC days whose tick partition is known to exist, so the hot path does not call
     /// `trading.ensure_tick_partition` (which locks the parent table) for every batch.
     partitions: Mutex<HashSet<NaiveDate>>,
+    /// Symbols known to be in trading.symbols. Ticks have no per-row foreign key (it cost a
+    /// third of the COPY rate), so every batch's symbols are checked here instead.
+    known_symbols: Mutex<HashSet<String>>,
 }
 
 impl PgMarketStore {
@@ -169,6 +172,7 @@ impl PgMarketStore {
         PgMarketStore {
             pool,
             partitions: Mutex::new(HashSet::new()),
+            known_symbols: Mutex::new(HashSet::new()),
         }
     }
 
@@ -315,6 +319,44 @@ impl PgMarketStore {
         Ok(stats)
     }
 
+    /// Fails with `UnknownSymbols` unless every symbol of the batch is in trading.symbols. One
+    /// query the first time a symbol is seen, none after.
+    async fn check_symbols(&self, symbols: &BTreeSet<String>) -> Result<(), StoreError> {
+        let unknown: Vec<&str> = {
+            let known = self.known_symbols.lock().unwrap_or_else(|p| p.into_inner());
+            symbols
+                .iter()
+                .filter(|s| !known.contains(*s))
+                .map(String::as_str)
+                .collect()
+        };
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let found: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM trading.symbols WHERE id = ANY($1)")
+                .bind(&unknown)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| {
+                    StoreError::from_sqlx("checking the batch's symbols".to_string(), e)
+                })?;
+        let missing: Vec<String> = unknown
+            .iter()
+            .filter(|s| !found.iter().any(|f| f == *s))
+            .map(|s| s.to_string())
+            .collect();
+        self.known_symbols
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(found);
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::UnknownSymbols { symbols: missing })
+        }
+    }
+
     /// Turns a foreign-key violation into the list of symbols that are missing, so the operator
     /// reads "unknown symbol FOOUSDT" rather than a constraint name.
     async fn unknown_symbols_error(
@@ -344,6 +386,7 @@ impl MarketStore for PgMarketStore {
         if prepared.tick_count == 0 && prepared.candles.is_empty() {
             return Ok(WriteStats::default());
         }
+        self.check_symbols(&prepared.symbols).await?;
         self.ensure_days(&prepared.days).await?;
         let result = match self.write_once(&prepared).await {
             // Our cache said the day exists but it does not (retention dropped it, or another
@@ -456,6 +499,10 @@ impl MarketStore for PgMarketStore {
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(format!("upserting {} symbols", rows.len()), e))?;
+        self.known_symbols
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(symbols.iter().map(|s| s.symbol.clone()));
         Ok(())
     }
 
