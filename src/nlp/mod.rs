@@ -9,12 +9,22 @@
 //! `analysis` which combines them. `cli` holds the line-oriented `analyze`/`eval` logic the
 //! binary wires in.
 
+pub mod analysis; // Analyzer: the whole analysis_results document for one article
+pub mod causal; // cause -> effect statements ("fell after", "sparked")
+pub mod cli; // line-oriented analyze and eval commands (reader in, writer out)
+pub mod entities; // gazetteers + alias table + capitalised-span heuristic
 pub mod eval; // accuracy, per-class P/R/F1 and speed on labelled sentences
 pub mod lexicon; // hand-written finance and crypto polarity tables, negation, modifiers
 pub mod metrics; // confusion matrix and derived scores
 pub mod sentiment; // lexicon + hashed-feature logistic regression, sentence and article
+pub mod text; // case-preserving word scanner with offsets
 pub mod tokenize; // tokenizer, stemmer, sentence splitter
+pub mod topics; // keyword-group topics and key phrases
 pub mod train; // deterministic trainer for `model/sentiment_weights.json`
+
+pub use analysis::{Analysis, Analyzer, MODEL_VERSION};
+pub use cli::{AnalyzeStats, run_analyze, run_eval};
+pub use eval::EvalReport;
 
 /// Errors of the line-oriented commands (the model itself cannot fail).
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 //! tokens, negation-marked, and (b) a handful of dense, explainable features computed from the
 //! lexicon: positive/negative lexicon mass, metric-direction compositions ("loss narrowed" is
 //! good, "costs rose" is bad) and numeric comparisons ("to EUR 13.1 mn from EUR 8.7 mn").
-//! The weights are trained offline by `src/bin/train_sentiment.rs` and compiled in from
+//! The weights are trained offline by `nlp::train` (`model/train.sh`) and compiled in from
 //! `model/sentiment_weights.json`, so scoring needs no file or network access.
 //!
 //! Articles are scored sentence by sentence and aggregated: the title and the lead count more
@@ -40,7 +40,9 @@ pub const N_DENSE: usize = 10;
 const WEIGHTS_JSON: &str = include_str!("../../model/sentiment_weights.json");
 
 /// Sentiment class. PhraseBank positive/negative/neutral map to Bullish/Bearish/Neutral.
+/// Serialized as the seed's `BULLISH`/`BEARISH`/`NEUTRAL`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Label {
     Bullish,
     Bearish,

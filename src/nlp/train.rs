@@ -333,8 +333,14 @@ mod tests {
     fn rows() -> Vec<(Label, String)> {
         let mut r = Vec::new();
         for i in 0..6 {
-            r.push((Label::Bullish, format!("Profit rose strongly in quarter {i}")));
-            r.push((Label::Bearish, format!("Losses widened badly in quarter {i}")));
+            r.push((
+                Label::Bullish,
+                format!("Profit rose strongly in quarter {i}"),
+            ));
+            r.push((
+                Label::Bearish,
+                format!("Losses widened badly in quarter {i}"),
+            ));
             r.push((Label::Neutral, format!("The meeting is held in room {i}")));
         }
         r
