@@ -401,6 +401,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn version_names_the_weights() {
+        assert!(MODEL_VERSION.ends_with(SentimentModel::VERSION));
+        assert_eq!(
+            Analyzer::new().sentiment_model().loaded_version(),
+            SentimentModel::VERSION
+        );
+    }
+
+    #[test]
     fn empty_input_is_neutral_and_sideways() {
         let a = Analyzer::new().analyze("", "", &[]);
         assert_eq!(a.sentiment.label, Label::Neutral);

@@ -286,6 +286,14 @@ fn vocab() -> &'static Vocab {
     })
 }
 
+/// Whether a lowercase word is a price-movement word ("surges", "plunged"): such words make a
+/// phrase a statement, not a noun phrase, for key-phrase extraction.
+pub fn is_movement_word(lower: &str) -> bool {
+    let v = vocab();
+    let s = stem(lower);
+    v.up.contains(&s) || v.down.contains(&s)
+}
+
 /// Signals reported per article.
 pub const MAX_SIGNALS: usize = 10;
 /// Longest cause or effect kept, in words.
@@ -437,13 +445,20 @@ fn sentence_signals(sentence: &str, in_title: bool, out: &mut Vec<CausalSignal>)
                 (side(&lower, i + n, ce), side(&lower, cs, i))
             }
             Orientation::CauseBefore => {
-                let cs = clause_start(&ws, i);
+                let mut cs = clause_start(&ws, i);
+                let mut ce = i;
+                // "The attack, which X attributed to Y, triggered ...": the cause is the
+                // subject before the relative clause, not the relative clause.
+                if cs > 0 && matches!(lower[cs].as_str(), "which" | "who" | "that") {
+                    ce = cs;
+                    cs = clause_start(&ws, cs);
+                }
                 let ee = if i + n < ws.len() {
                     clause_end(&ws, i + n)
                 } else {
                     i + n
                 };
-                (side(&lower, cs, i), side(&lower, i + n, ee))
+                (side(&lower, cs, ce), side(&lower, i + n, ee))
             }
         };
         let (Some((ca, cb)), Some((ea, eb))) = (cause, effect) else {
@@ -532,6 +547,13 @@ mod tests {
 
     #[test]
     fn cause_first_and_sentence_initial() {
+        let s = one(
+            "The attack, which a security firm blamed on a state group, triggered a wave of withdrawals.",
+        );
+        assert_eq!(s.cause, "attack");
+        assert_eq!(s.effect, "wave of withdrawals");
+        let s = one("Bitcoin fell after hackers drained $1.4 billion from an exchange.");
+        assert_eq!(s.cause, "hackers drained $1.4 billion from an exchange");
         let s = one("The exchange hack sparked a broad sell-off.");
         assert_eq!(s.cause, "exchange hack");
         assert_eq!(s.effect, PRICE_DECREASE);

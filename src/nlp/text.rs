@@ -16,7 +16,8 @@ pub struct Word<'a> {
     pub sentence_start: bool,
     /// Punctuation (`, ; : ( ) . ! ? "` or a line break) separates it from the previous word.
     pub boundary_before: bool,
-    /// Joined to the previous word by a single dot ("Crypto.com", "U.S"): part of one name.
+    /// Joined to the previous word by a single dot ("Crypto.com", "U.S", "1.4"): part of one
+    /// name or number.
     pub dot_joined: bool,
 }
 
@@ -66,7 +67,10 @@ pub fn words(text: &str) -> Vec<Word<'_>> {
             }
             match c {
                 '.' | '!' | '?' => {
-                    boundary = true;
+                    // "1.4" and "Crypto.com" stay one clause; other dots end one.
+                    if c != '.' || !next.is_alphanumeric() {
+                        boundary = true;
+                    }
                     // "3.5" or "Crypto.com" do not end a sentence: the next char must be a space.
                     if next.is_whitespace() || next == '"' || next == '\u{201d}' {
                         sentence_start = true;
@@ -282,7 +286,7 @@ mod tests {
         assert!(w[0].sentence_start && !w[2].sentence_start);
         assert!(w[4].dollar);
         assert!(w[6].sentence_start && w[6].boundary_before);
-        assert!(!w[7].sentence_start && w[7].boundary_before && w[7].dot_joined);
+        assert!(!w[7].sentence_start && !w[7].boundary_before && w[7].dot_joined);
         assert!(!w[6].dot_joined);
         assert!(w[8].boundary_before);
         assert!(w[0].is_capitalised() && w[2].is_acronym() && !w[3].is_capitalised());

@@ -4,6 +4,7 @@
 //! all count, and phrases ("spot etf", "token unlock") match as token sequences. Every group is
 //! written from first principles: the vocabulary a crypto-market article on that subject uses.
 
+use crate::nlp::causal::is_movement_word;
 use crate::nlp::entities::round4;
 use crate::nlp::text::{is_stop_word, words};
 use crate::nlp::tokenize::{Token, tokenize};
@@ -584,38 +585,100 @@ fn is_weak(lower: &str) -> bool {
         )
 }
 
-/// Key phrases: 2–3-word runs inside one clause with no stop word and no verb-ish word,
-/// ranked by count (title occurrences count twice, longer phrases get a 25% bonus per word);
-/// kept if seen twice or in the title. A phrase inside a kept longer phrase with the same
-/// count is dropped ("spot bitcoin" under "spot bitcoin etf"). The most frequent spelling is
-/// shown, first seen wins ties.
+/// A verb form ("drained", "rising") rather than one of the participles crypto news uses as
+/// nouns or adjectives ("mining", "listed companies", "decentralized exchange").
+fn is_participle(lower: &str) -> bool {
+    lower.len() > 4
+        && (lower.ends_with("ed") || lower.ends_with("ing"))
+        && !matches!(
+            lower,
+            "listed"
+                | "unlisted"
+                | "centralized"
+                | "decentralized"
+                | "centralised"
+                | "decentralised"
+                | "regulated"
+                | "unregistered"
+                | "registered"
+                | "leveraged"
+                | "staked"
+                | "wrapped"
+                | "automated"
+                | "unrealized"
+                | "realized"
+                | "institutional"
+                | "trading"
+                | "mining"
+                | "staking"
+                | "restaking"
+                | "lending"
+                | "funding"
+                | "pricing"
+                | "borrowing"
+                | "banking"
+                | "licensing"
+                | "offering"
+                | "filing"
+                | "hearing"
+                | "meeting"
+                | "earnings"
+                | "holdings"
+                | "spending"
+                | "selling"
+                | "buying"
+        )
+}
+
+/// Phrases always reported when the article has that many candidates (see [`key_phrases`]).
+pub const MIN_KEY_PHRASES: usize = 3;
+
+/// Key phrases: 2–3-word runs inside one clause with no stop word, verb-ish or movement word.
+/// Weight: 1.5 per title occurrence, 1 per body occurrence, +25% per extra word; a phrase is
+/// kept when its weight reaches 2 (said twice, or in the title and the body), best first. A
+/// phrase nested in a longer one that is used at least as often merges into the longer
+/// ("spot etf" into "bitcoin spot etf"). Short articles repeat little, so up to [`MIN_KEY_PHRASES`] are filled with the
+/// earliest body phrases (the lead states the news); title-only phrases are never used, as
+/// Title Case headlines make verbs look like names. The most frequent spelling is shown.
 pub fn key_phrases(title: &str, body: &str) -> Vec<String> {
-    // key (lowercase) -> (weighted count, raw count, first order, spelling counts)
     struct Agg {
         weighted: f64,
-        count: u32,
+        /// Word position of the first body occurrence (`usize::MAX` if only in the title).
+        first_body: usize,
         first: usize,
         words: usize,
         spellings: Vec<(String, u32)>,
     }
     let mut agg: HashMap<String, Agg> = HashMap::new();
     let mut order = 0usize;
-    for (text, weight) in [(title, 2.0), (body, 1.0)] {
+    for (text, weight) in [(title, 1.5), (body, 1.0)] {
         let ws = words(text);
         let lower: Vec<String> = ws.iter().map(|w| w.text.to_lowercase()).collect();
         let ok: Vec<bool> = lower
             .iter()
-            .map(|l| !is_stop_word(l) && !is_weak(l))
+            .map(|l| !is_stop_word(l) && !is_weak(l) && !is_movement_word(l))
             .collect();
         for i in 0..ws.len() {
+            order += 1;
             for n in 2..=3 {
                 if i + n > ws.len() || !ok[i..i + n].iter().all(|&b| b) {
                     continue;
                 }
-                if ws[i + 1..i + n]
-                    .iter()
-                    .any(|w| w.boundary_before && !w.dot_joined)
-                {
+                // "-ed"/"-ing" words are verbs here unless known as nouns or adjectives.
+                if lower[i..i + n].iter().any(|l| is_participle(l)) {
+                    continue;
+                }
+                // Never cut a name in two ("Bybit CEO Ben | Zhou").
+                let joined = |a: usize, b: usize| {
+                    !ws[b].boundary_before
+                        && ws[a].is_capitalised()
+                        && ws[b].is_capitalised()
+                        && !is_stop_word(&lower[a])
+                };
+                if (i > 0 && joined(i - 1, i)) || (i + n < ws.len() && joined(i + n - 1, i + n)) {
+                    continue;
+                }
+                if ws[i + 1..i + n].iter().any(|w| w.boundary_before) {
                     continue;
                 }
                 let key = lower[i..i + n].join(" ");
@@ -624,16 +687,17 @@ pub fn key_phrases(title: &str, body: &str) -> Vec<String> {
                     .map(|w| w.text)
                     .collect::<Vec<_>>()
                     .join(" ");
-                order += 1;
                 let a = agg.entry(key).or_insert(Agg {
                     weighted: 0.0,
-                    count: 0,
+                    first_body: usize::MAX,
                     first: order,
                     words: n,
                     spellings: Vec::new(),
                 });
                 a.weighted += weight;
-                a.count += if weight > 1.0 { 2 } else { 1 };
+                if weight == 1.0 {
+                    a.first_body = a.first_body.min(order);
+                }
                 match a.spellings.iter_mut().find(|(s, _)| *s == spelling) {
                     Some((_, c)) => *c += 1,
                     None => a.spellings.push((spelling, 1)),
@@ -641,9 +705,9 @@ pub fn key_phrases(title: &str, body: &str) -> Vec<String> {
             }
         }
     }
-    let mut ranked: Vec<(String, f64, u32, usize, String)> = agg
+    // (key, score, weighted, first, first_body, spelling)
+    let mut ranked: Vec<(String, f64, f64, usize, usize, String)> = agg
         .into_iter()
-        .filter(|(_, a)| a.count >= 2)
         .map(|(key, a)| {
             let mut best = &a.spellings[0];
             for s in &a.spellings {
@@ -652,29 +716,63 @@ pub fn key_phrases(title: &str, body: &str) -> Vec<String> {
                 }
             }
             let score = a.weighted * (1.0 + 0.25 * (a.words as f64 - 1.0));
-            (key, score, a.count, a.first, best.0.clone())
+            (
+                key,
+                score,
+                a.weighted,
+                a.first,
+                a.first_body,
+                best.0.clone(),
+            )
         })
         .collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.3.cmp(&b.3)));
-    let mut out: Vec<(String, u32, String)> = Vec::new();
-    for (key, _, count, _, spelling) in ranked {
-        let padded = format!(" {key} ");
-        let subsumed = out
-            .iter()
-            .any(|(k, c, _)| *c == count && format!(" {k} ").contains(&padded));
-        let superseding = out
-            .iter()
-            .position(|(k, c, _)| *c == count && padded.contains(&format!(" {k} ")));
-        if subsumed {
-            continue;
+    let padded = |k: &str| format!(" {k} ");
+    let mut out: Vec<(String, f64, String)> = Vec::new();
+    for (key, _, weighted, _, _, spelling) in ranked.iter().filter(|r| r.2 >= 2.0) {
+        let p = padded(key);
+        // Nested phrases ("spot etf" in "bitcoin spot etf") are one phrase, the longer, unless
+        // the shorter one is used more often than the longer.
+        let nested = |(k, w, _): &(String, f64, String)| {
+            let q = padded(k);
+            if q.contains(&p) {
+                *weighted <= *w + 1e-9
+            } else {
+                p.contains(&q) && *w <= *weighted + 1e-9
+            }
+        };
+        match out.iter().position(nested) {
+            Some(i) => {
+                if key.len() > out[i].0.len() {
+                    out[i] = (key.clone(), *weighted, spelling.clone());
+                }
+            }
+            None => out.push((key.clone(), *weighted, spelling.clone())),
         }
-        if let Some(p) = superseding {
-            out[p] = (key, count, spelling);
-            continue;
-        }
-        out.push((key, count, spelling));
         if out.len() == MAX_KEY_PHRASES {
             break;
+        }
+    }
+    if out.len() < MIN_KEY_PHRASES {
+        let mut lead: Vec<&(String, f64, f64, usize, usize, String)> = ranked
+            .iter()
+            .filter(|r| r.4 != usize::MAX && r.2 < 2.0)
+            .collect();
+        // Earliest first; at the same word, the longer phrase.
+        lead.sort_by_key(|r| (r.4, std::cmp::Reverse(r.0.len())));
+        for (key, _, weighted, _, _, spelling) in lead {
+            let p = padded(key);
+            // Skip anything overlapping a chosen phrase by a word ("crypto exchanges" after
+            // "largest crypto exchanges").
+            let overlaps = out
+                .iter()
+                .any(|(k, _, _)| k.split(' ').any(|w| p.contains(&padded(w))));
+            if !overlaps {
+                out.push((key.clone(), *weighted, spelling.clone()));
+            }
+            if out.len() == MIN_KEY_PHRASES {
+                break;
+            }
         }
     }
     out.into_iter().map(|(_, _, s)| s).collect()
@@ -720,7 +818,7 @@ mod tests {
     #[test]
     fn key_phrases_are_noun_runs() {
         let kp = key_phrases(
-            "Bitcoin spot ETF sees record inflows",
+            "Bitcoin Spot ETF Surges As Record Inflows Continue",
             "The Bitcoin spot ETF drew money. Analysts said the Bitcoin spot ETF matters, \
              and institutional adoption grows. Institutional adoption is key.",
         );
@@ -730,6 +828,19 @@ mod tests {
             !kp.iter().any(|p| p == "spot ETF" || p == "Bitcoin spot"),
             "{kp:?}"
         );
-        assert!(!kp.iter().any(|p| p.contains("the ")));
+        assert!(
+            !kp.iter()
+                .any(|p| p.contains("the ") || p.contains("Surges")),
+            "{kp:?}"
+        );
+        // Nothing repeated: the lead's first phrases, never the Title Case headline's.
+        let kp = key_phrases(
+            "Exchange Hack Rattles Traders",
+            "Hackers drained hot wallets at a large crypto exchange. Customer funds are safe.",
+        );
+        assert_eq!(
+            kp,
+            ["hot wallets", "large crypto exchange", "Customer funds"]
+        );
     }
 }
