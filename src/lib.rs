@@ -7,6 +7,7 @@ pub mod config; // typed configuration, defaults, env overrides, validation
 pub mod domain; // plain data: Trade, Candle, Interval (no I/O)
 pub mod exchange; // Binance wire format, REST client, trades files, replay peer
 pub mod news; // news extraction, normalization and crawling
+pub mod nlp; // the analysis model: sentiment, entities, topics, causal signals (pure)
 pub mod pipelines; // wiring: which actor feeds which
 pub mod store; // PostgreSQL, Redis and the on-disk spool behind small traits
 pub mod telemetry; // tracing, metrics, /metrics /healthz /readyz
