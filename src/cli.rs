@@ -56,6 +56,15 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Analyse articles: JSON lines ({"title":..,"body":..}) or plain text lines on stdin, one
+    /// analysis JSON line per input on stdout (the analysis model's own code path). With --eval,
+    /// score the sentiment model on a labelled file instead.
+    Analyze {
+        /// A labelled file (Financial PhraseBank `label<TAB>text`, or {"label","text"} lines):
+        /// prints accuracy, per-class precision/recall/F1 and macro-F1.
+        #[arg(long, value_name = "FILE")]
+        eval: Option<PathBuf>,
+    },
     /// Validate the configuration and print it, secrets redacted.
     CheckConfig {
         #[arg(long)]
