@@ -25,17 +25,22 @@ use std::time::{Duration, Instant};
 pub struct ActorGone(pub &'static str);
 
 /// Messages pushed to an actor and not yet handled; exported as `tradepipe_actor_mailbox_depth`.
+/// It is also the bound: a push takes a permit and the actor returns it when it takes the
+/// message, so at most `capacity` pushed messages wait, however many producers or clones push.
+/// (actix's own capacity is per sender, which a clone per message would sidestep.)
 #[derive(Clone, Debug)]
 pub struct MailboxDepth {
     actor: &'static str,
     depth: Arc<AtomicI64>,
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl MailboxDepth {
-    pub fn new(actor: &'static str) -> Self {
+    pub fn new(actor: &'static str, capacity: usize) -> Self {
         MailboxDepth {
             actor,
             depth: Arc::new(AtomicI64::new(0)),
+            permits: Arc::new(tokio::sync::Semaphore::new(capacity.max(1))),
         }
     }
 
@@ -47,6 +52,7 @@ impl MailboxDepth {
     /// Called by the actor when it takes a pushed message out of its mailbox.
     pub fn taken(&self) {
         self.add(-1);
+        self.permits.add_permits(1);
     }
 
     pub fn get(&self) -> i64 {
@@ -56,8 +62,13 @@ impl MailboxDepth {
 
 /// A bounded mailbox handle. Capacity is set by the actor itself (`ctx.set_mailbox_capacity`)
 /// from configuration.
+///
+/// Clones share ONE actix sender (`Arc<Addr>`). actix bounds a mailbox per sender: every `Addr`
+/// clone may enqueue one message past the capacity before it is parked, so a producer that
+/// cloned the address per message (as a `'static` future must) would never be held back. Found
+/// by the memory benchmark: with a lagging writer, memory grew with every trade.
 pub struct Mailbox<A: Actor> {
-    addr: Addr<A>,
+    addr: Arc<Addr<A>>,
     depth: MailboxDepth,
 }
 
@@ -72,7 +83,10 @@ impl<A: Actor> Clone for Mailbox<A> {
 
 impl<A: Actor> Mailbox<A> {
     pub fn new(addr: Addr<A>, depth: MailboxDepth) -> Self {
-        Mailbox { addr, depth }
+        Mailbox {
+            addr: Arc::new(addr),
+            depth,
+        }
     }
 
     pub fn addr(&self) -> &Addr<A> {
@@ -89,29 +103,28 @@ impl<A: Actor> Mailbox<A> {
         M: Message + Send + 'static,
         M::Result: Send,
     {
+        // Backpressure: wait for room. The permit comes back through `MailboxDepth::taken`.
+        match self.depth.permits.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return Err(ActorGone(self.depth.actor)),
+        }
         let mut msg = msg;
-        let mut waited = Duration::ZERO;
         loop {
             match self.addr.try_send(msg) {
                 Ok(()) => {
                     self.depth.add(1);
                     return Ok(());
                 }
+                // actix's own per-sender bound is never tighter than ours; if it says full
+                // anyway, wait a timer tick (1 ms is tokio's resolution) and try again.
                 Err(SendError::Full(back)) => {
                     msg = back;
-                    // Backpressure: the consumer is behind. 1 ms is tokio's timer resolution.
-                    let pause = Duration::from_millis(1);
-                    tokio::time::sleep(pause).await;
-                    waited += pause;
-                    if waited >= Duration::from_secs(5) && waited.as_millis().is_multiple_of(5000) {
-                        tracing::warn!(
-                            actor = self.depth.actor,
-                            waited_s = waited.as_secs(),
-                            "mailbox full; producer waiting"
-                        );
-                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
-                Err(SendError::Closed(_)) => return Err(ActorGone(self.depth.actor)),
+                Err(SendError::Closed(_)) => {
+                    self.depth.permits.add_permits(1);
+                    return Err(ActorGone(self.depth.actor));
+                }
             }
         }
     }
@@ -231,7 +244,7 @@ mod tests {
 
     fn start() -> (Mailbox<Slow>, Arc<AtomicU64>) {
         let handled = Arc::new(AtomicU64::new(0));
-        let depth = MailboxDepth::new("test_slow");
+        let depth = MailboxDepth::new("test_slow", 2);
         let (h, d) = (handled.clone(), depth.clone());
         let addr = Supervisor::start(move |_| Slow {
             handled: h,
@@ -244,20 +257,38 @@ mod tests {
     async fn push_waits_while_the_mailbox_is_full() {
         let (mb, handled) = start();
         let started = Instant::now();
-        for _ in 0..12 {
+        let mut most = 0;
+        for _ in 0..40 {
             mb.push(Work).await.unwrap();
-            // Never more than capacity (2) + the one being handled + actix's one-per-sender
-            // slack in flight: the producer is held back instead of queueing without bound.
-            let in_flight = mb.depth.get();
-            assert!(in_flight <= 4, "{in_flight} messages in flight");
+            most = most.max(mb.depth.get());
         }
-        // 12 pushes could only complete as the consumer made room: at least 12 - 4 handled.
+        // Never more than the capacity waiting, whatever the number of pushes: the producer is
+        // held back instead of queueing without bound.
+        assert!(most <= 2, "{most} messages waiting with capacity 2");
+        // 40 pushes could only complete as the consumer made room.
         assert!(
-            handled.load(Ordering::SeqCst) >= 8,
+            handled.load(Ordering::SeqCst) >= 37,
             "pushes did not wait for the consumer"
         );
-        assert!(started.elapsed() >= Duration::from_millis(8 * 20));
-        assert_eq!(mb.ask(Handled).await.unwrap(), 12, "nothing lost");
+        assert!(started.elapsed() >= Duration::from_millis(37 * 20));
+        assert_eq!(mb.ask(Handled).await.unwrap(), 40, "nothing lost");
+    }
+
+    #[actix_rt::test]
+    async fn clones_share_one_bound() {
+        let (mb, handled) = start();
+        let mut most = 0;
+        for _ in 0..40 {
+            // A fresh clone per message, as a producer's 'static futures take one.
+            mb.clone().push(Work).await.unwrap();
+            most = most.max(mb.depth.get());
+        }
+        assert!(
+            most <= 2,
+            "{most} messages waiting: clones bypassed the bound"
+        );
+        assert!(handled.load(Ordering::SeqCst) >= 37);
+        assert_eq!(mb.ask(Handled).await.unwrap(), 40);
     }
 
     #[actix_rt::test]

@@ -177,7 +177,7 @@ impl MarketPipeline {
         let pg_arbiter = Arbiter::new();
         let redis_arbiter = Arbiter::new();
 
-        let depth = MailboxDepth::new("redis_publisher");
+        let depth = MailboxDepth::new("redis_publisher", cfg.mailbox.redis_publisher);
         let (rcfg, cap, h) = (
             cfg.redis.clone(),
             cfg.mailbox.redis_publisher,
@@ -191,7 +191,7 @@ impl MarketPipeline {
             depth,
         );
 
-        let depth = MailboxDepth::new("market_writer");
+        let depth = MailboxDepth::new("market_writer", cfg.mailbox.market_writer);
         let (wcfg, cap, h, p) = (
             cfg.writer.clone(),
             cfg.mailbox.market_writer,
@@ -208,7 +208,8 @@ impl MarketPipeline {
         let writer_store =
             store::postgres::connect_lazy(&url, max).context("configuring the writer's pool")?;
         let writer = Mailbox::new(
-            Supervisor::start_in_arbiter(&pg_arbiter.handle(), move |_| {
+            Supervisor::start_in_arbiter(&pg_arbiter.handle(), move |ctx| {
+                ctx.set_mailbox_capacity(cap);
                 let store: Arc<dyn MarketStore> = Arc::new(PgMarketStore::new(writer_store));
                 MarketWriterActor::new(store, spool, wcfg, d, cap, h, p)
             }),
@@ -216,13 +217,14 @@ impl MarketPipeline {
         );
         Health::set(&health.postgres, true);
 
-        let depth = MailboxDepth::new("candle_builder");
+        let depth = MailboxDepth::new("candle_builder", cfg.mailbox.candle_builder);
         let (w, pb, d) = (writer.clone(), publisher.clone(), depth.clone());
         let cap = cfg.mailbox.candle_builder;
         let close_check = Duration::from_millis(cfg.market.close_check_ms);
         let close_grace = Duration::from_millis(cfg.market.close_grace_ms);
         let builder = Mailbox::new(
-            Supervisor::start_in_arbiter(&feed_arbiter.handle(), move |_| {
+            Supervisor::start_in_arbiter(&feed_arbiter.handle(), move |ctx| {
+                ctx.set_mailbox_capacity(cap);
                 CandleBuilderActor::new(books, w, pb, d, cap, close_check, close_grace)
             }),
             depth,
@@ -243,7 +245,7 @@ impl MarketPipeline {
             let addr = Supervisor::start_in_arbiter(&feed_arbiter.handle(), move |_| {
                 ExchangeFeedActor::new(i, group, bcfg, b, h)
             });
-            feeds.push(Mailbox::new(addr, MailboxDepth::new("exchange_feed")));
+            feeds.push(Mailbox::new(addr, MailboxDepth::new("exchange_feed", 1)));
         }
 
         if publisher.ask(CacheSymbols(infos)).await.is_err() {
