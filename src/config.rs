@@ -182,8 +182,10 @@ impl Default for WriterConfig {
     }
 }
 
-/// Mailbox capacities (messages; each data message is a batch of trades). Producers wait when a
-/// mailbox is full: that is the backpressure path from PostgreSQL back to the socket.
+/// Mailbox capacities, in trades waiting (a message is a batch of trades; candle states count as
+/// one each). Counting trades, not messages, bounds memory whatever the batch sizes, and does not
+/// fill up with tiny batches at low rates. Producers wait when a mailbox is full: that is the
+/// backpressure path from PostgreSQL back to the socket.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MailboxConfig {
@@ -195,9 +197,9 @@ pub struct MailboxConfig {
 impl Default for MailboxConfig {
     fn default() -> Self {
         MailboxConfig {
-            candle_builder: 16,
-            market_writer: 16,
-            redis_publisher: 16,
+            candle_builder: 32_768,
+            market_writer: 65_536,
+            redis_publisher: 32_768,
         }
     }
 }

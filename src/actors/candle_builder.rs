@@ -100,11 +100,13 @@ impl CandleBuilderActor {
                 candles: batch.candles.clone(),
                 received_at,
             };
-            if let Err(e) = writer.push(Persist(batch)).await {
-                tracing::error!(error = %e, "market writer unavailable; batch not persisted");
-            }
-            if let Err(e) = publisher.push(publish).await {
+            let weight = batch.ticks.len() + batch.candles.len();
+            // Live updates first: they are the latency-sensitive path. Both waits are bounded.
+            if let Err(e) = publisher.push(publish, weight).await {
                 tracing::warn!(error = %e, "redis publisher unavailable");
+            }
+            if let Err(e) = writer.push(Persist(batch), weight).await {
+                tracing::error!(error = %e, "market writer unavailable; batch not persisted");
             }
         }
     }
@@ -160,7 +162,7 @@ impl Handler<TradeBatch> for CandleBuilderActor {
 
     fn handle(&mut self, msg: TradeBatch, _ctx: &mut Context<Self>) -> Self::Result {
         let _timer = HandlerTimer::start(ACTOR);
-        self.depth.taken();
+        self.depth.taken(msg.trades.len());
         self.caught_up = msg.caught_up;
         let mut ticks = Vec::with_capacity(msg.trades.len());
         let mut candles = Vec::new();

@@ -381,12 +381,16 @@ impl FeedSession {
             return Ok(());
         }
         let trades = std::mem::replace(batch, Vec::with_capacity(self.cfg.max_batch_trades));
+        let weight = trades.len();
         self.builder
-            .push(TradeBatch {
-                trades,
-                received_at,
-                caught_up,
-            })
+            .push(
+                TradeBatch {
+                    trades,
+                    received_at,
+                    caught_up,
+                },
+                weight,
+            )
             .await
             .map_err(|_| Ended::Stop)
     }
@@ -454,12 +458,16 @@ impl FeedSession {
                     metrics::counter!("tradepipe_feed_backfilled_trades_total", "symbol" => sym.to_string()).increment(out.len() as u64);
                     self.last_ids.insert(sym.to_string(), last);
                     next = last + 1;
+                    let weight = out.len();
                     self.builder
-                        .push(TradeBatch {
-                            trades: out,
-                            received_at: Instant::now(),
-                            caught_up: false,
-                        })
+                        .push(
+                            TradeBatch {
+                                trades: out,
+                                received_at: Instant::now(),
+                                caught_up: false,
+                            },
+                            weight,
+                        )
                         .await
                         .map_err(|_| Ended::Stop)?;
                     if to.is_none() && !full_page {

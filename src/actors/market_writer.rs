@@ -321,7 +321,7 @@ impl Handler<Persist> for MarketWriterActor {
 
     fn handle(&mut self, msg: Persist, _ctx: &mut Context<Self>) -> Self::Result {
         let _timer = HandlerTimer::start(ACTOR);
-        self.depth.taken();
+        self.depth.taken(msg.0.ticks.len() + msg.0.candles.len());
         self.pending.add(msg.0);
         if self.db_up && self.pending.ticks() >= self.cfg.batch_max_ticks {
             return AtomicResponse::new(Box::pin(self.flush()));

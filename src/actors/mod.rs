@@ -25,23 +25,32 @@ use std::time::{Duration, Instant};
 pub struct ActorGone(pub &'static str);
 
 /// Messages pushed to an actor and not yet handled; exported as `tradepipe_actor_mailbox_depth`.
-/// It is also the bound: a push takes a permit and the actor returns it when it takes the
-/// message, so at most `capacity` pushed messages wait, however many producers or clones push.
-/// (actix's own capacity is per sender, which a clone per message would sidestep.)
+/// It is also the bound, counted in trades (what memory actually holds; a message is a batch of
+/// one to a few thousand): a push takes its batch's weight in permits and the actor returns them
+/// when it takes the message, so at most `capacity` trades wait, however many producers or clones
+/// push. (actix's own capacity is per sender and counts messages, so it cannot be the bound.)
 #[derive(Clone, Debug)]
 pub struct MailboxDepth {
     actor: &'static str,
     depth: Arc<AtomicI64>,
     permits: Arc<tokio::sync::Semaphore>,
+    capacity: usize,
 }
 
 impl MailboxDepth {
     pub fn new(actor: &'static str, capacity: usize) -> Self {
+        let capacity = capacity.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         MailboxDepth {
             actor,
             depth: Arc::new(AtomicI64::new(0)),
-            permits: Arc::new(tokio::sync::Semaphore::new(capacity.max(1))),
+            permits: Arc::new(tokio::sync::Semaphore::new(capacity)),
+            capacity,
         }
+    }
+
+    /// A message's weight, clamped so that one message larger than the whole bound still fits.
+    fn weight(&self, weight: usize) -> u32 {
+        weight.clamp(1, self.capacity).min(u32::MAX as usize) as u32
     }
 
     fn add(&self, n: i64) {
@@ -49,10 +58,10 @@ impl MailboxDepth {
         metrics::gauge!("tradepipe_actor_mailbox_depth", "actor" => self.actor).set(now as f64);
     }
 
-    /// Called by the actor when it takes a pushed message out of its mailbox.
-    pub fn taken(&self) {
+    /// Called by the actor when it takes a pushed message (of this weight) out of its mailbox.
+    pub fn taken(&self, weight: usize) {
         self.add(-1);
-        self.permits.add_permits(1);
+        self.permits.add_permits(self.weight(weight) as usize);
     }
 
     pub fn get(&self) -> i64 {
@@ -60,8 +69,8 @@ impl MailboxDepth {
     }
 }
 
-/// A bounded mailbox handle. Capacity is set by the actor itself (`ctx.set_mailbox_capacity`)
-/// from configuration.
+/// A bounded mailbox handle; the bound is its `MailboxDepth` (actix's own capacity is set as well,
+/// to the same number, which as a message count is never the tighter one).
 ///
 /// Clones share ONE actix sender (`Arc<Addr>`). actix bounds a mailbox per sender: every `Addr`
 /// clone may enqueue one message past the capacity before it is parked, so a producer that
@@ -96,7 +105,7 @@ impl<A: Actor> Mailbox<A> {
     /// Enqueues `msg`, waiting while the mailbox is full. actix's `try_send` refuses once the
     /// mailbox holds its capacity; we retry on a short timer rather than awaiting the handler's
     /// reply, so the producer keeps working while the consumer handles earlier messages.
-    pub async fn push<M>(&self, msg: M) -> Result<(), ActorGone>
+    pub async fn push<M>(&self, msg: M, weight: usize) -> Result<(), ActorGone>
     where
         A: Handler<M>,
         A::Context: ToEnvelope<A, M>,
@@ -104,7 +113,8 @@ impl<A: Actor> Mailbox<A> {
         M::Result: Send,
     {
         // Backpressure: wait for room. The permit comes back through `MailboxDepth::taken`.
-        match self.depth.permits.acquire().await {
+        let weight = self.depth.weight(weight);
+        match self.depth.permits.acquire_many(weight).await {
             Ok(permit) => permit.forget(),
             Err(_) => return Err(ActorGone(self.depth.actor)),
         }
@@ -122,7 +132,7 @@ impl<A: Actor> Mailbox<A> {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 Err(SendError::Closed(_)) => {
-                    self.depth.permits.add_permits(1);
+                    self.depth.permits.add_permits(weight as usize);
                     return Err(ActorGone(self.depth.actor));
                 }
             }
@@ -220,7 +230,7 @@ mod tests {
     impl Handler<Work> for Slow {
         type Result = AtomicResponse<Self, ()>;
         fn handle(&mut self, _: Work, _: &mut Context<Self>) -> Self::Result {
-            self.depth.taken();
+            self.depth.taken(1);
             self.handled.fetch_add(1, Ordering::SeqCst);
             AtomicResponse::new(Box::pin(
                 tokio::time::sleep(Duration::from_millis(20)).into_actor(self),
@@ -259,7 +269,7 @@ mod tests {
         let started = Instant::now();
         let mut most = 0;
         for _ in 0..40 {
-            mb.push(Work).await.unwrap();
+            mb.push(Work, 1).await.unwrap();
             most = most.max(mb.depth.get());
         }
         // Never more than the capacity waiting, whatever the number of pushes: the producer is
@@ -280,7 +290,7 @@ mod tests {
         let mut most = 0;
         for _ in 0..40 {
             // A fresh clone per message, as a producer's 'static futures take one.
-            mb.clone().push(Work).await.unwrap();
+            mb.clone().push(Work, 1).await.unwrap();
             most = most.max(mb.depth.get());
         }
         assert!(
@@ -294,10 +304,10 @@ mod tests {
     #[actix_rt::test]
     async fn a_stopped_actor_is_restarted_counted_and_keeps_its_state() {
         let (mb, _) = start();
-        mb.push(Work).await.unwrap();
+        mb.push(Work, 1).await.unwrap();
         let before = restarts_so_far();
         mb.ask(Crash).await.unwrap();
-        mb.push(Work).await.unwrap();
+        mb.push(Work, 1).await.unwrap();
         // Same struct after the restart: the count carried over.
         assert_eq!(mb.ask(Handled).await.unwrap(), 2);
         assert!(restarts_so_far() > before, "restart counted");

@@ -332,7 +332,7 @@ impl Handler<PublishBatch> for RedisPublisherActor {
 
     fn handle(&mut self, msg: PublishBatch, ctx: &mut Context<Self>) -> Self::Result {
         let _timer = HandlerTimer::start(ACTOR);
-        self.depth.taken();
+        self.depth.taken(msg.trades.len() + msg.candles.len());
         let candles = self.select_candles(msg.candles, Instant::now());
         match self.send(ctx, msg.trades, candles, Some(msg.received_at)) {
             Some(f) => AtomicResponse::new(f),
