@@ -173,7 +173,7 @@ pub struct WriterConfig {
 impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
-            batch_max_ticks: 5000,
+            batch_max_ticks: 20_000,
             flush_interval_ms: 200,
             max_buffered_ticks: 100_000,
             spool_dir: PathBuf::from("./spool"),
