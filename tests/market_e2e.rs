@@ -124,6 +124,9 @@ async fn postgres_outage_mid_run_loses_nothing(pool: PgPool) {
         "TRADEPIPE__WRITER__MAX_BUFFERED_TICKS".into(),
         "5000".into(),
     ));
+    // Transactions smaller than that bound (the configuration refuses the reverse).
+    env.extra_env
+        .push(("TRADEPIPE__WRITER__BATCH_MAX_TICKS".into(), "2000".into()));
     let mut daemon = env.start(&[]);
     wait_for_ticks(&pool, 3000, WAIT).await;
     proxy.set_down(true);
