@@ -264,6 +264,7 @@ async fn drops_close_the_connection_and_skipped_trades_come_back_by_rest() {
     'outer: loop {
         let mut ws = connect(&server, &["btcusdt@trade", "ethusdt@trade"]).await;
         let mut n = 0;
+        let mut idle_rounds = 0;
         loop {
             match next_trade(&mut ws, Duration::from_millis(500)).await {
                 Next::Trade(t) => {
@@ -281,7 +282,11 @@ async fn drops_close_the_connection_and_skipped_trades_come_back_by_rest() {
                     per_connection.push(n);
                     break 'outer;
                 }
-                Next::Idle => panic!("stalled after {} trades", got.len()),
+                // A loaded machine may pause; 20 s of silence mid-tape is a real stall.
+                Next::Idle => {
+                    idle_rounds += 1;
+                    assert!(idle_rounds < 40, "stalled after {} trades", got.len());
+                }
             }
         }
         per_connection.push(n);
@@ -420,4 +425,29 @@ async fn paced_replay_pings_and_announces_shutdown() {
         .await
         .unwrap()
         .unwrap();
+}
+
+/// Throughput of `--max` to one local client. Run in release:
+/// `cargo test --release --test exchange_replay throughput -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark"]
+async fn throughput() {
+    let mut a = args(&[BTC, ETH]);
+    a.loops = 10;
+    let server = start(a).await.unwrap();
+    let mut ws = connect(&server, &["btcusdt@trade", "ethusdt@trade"]).await;
+    let want = 10 * (BTC_N + ETH_N);
+    let began = Instant::now();
+    let mut n = 0;
+    while n < want {
+        if let Some(Ok(Message::Text(_))) = ws.next().await {
+            n += 1;
+        }
+    }
+    let secs = began.elapsed().as_secs_f64();
+    println!(
+        "throughput: {n} msgs in {secs:.3}s = {:.0} msgs/s",
+        n as f64 / secs
+    );
+    server.shutdown().await;
 }

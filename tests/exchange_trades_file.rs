@@ -170,3 +170,18 @@ fn gz_with_header_and_crlf() {
     assert_eq!(t.len(), 1);
     assert_eq!((t[0].trade_id, t[0].is_buyer_maker), (7, false));
 }
+
+#[test]
+fn read_any_tells_recordings_from_csv_by_content() {
+    use tradepipe::exchange::trades_file::read_any_trades;
+    let rec = Path::new(DATA).join("ethusdt_20240809.gz");
+    let any = read_any_trades(&rec, None).unwrap();
+    assert_eq!(any.len(), 8_409);
+    assert_eq!(any, read_ws_recording(&rec).unwrap());
+    assert!(matches!(
+        read_any_trades(&rec, Some("BTCUSDT")),
+        Err(TradesFileError::SymbolConflict { .. })
+    ));
+    let csv = Path::new(DATA).join(BTC_DERIVED);
+    assert_eq!(read_any_trades(&csv, None).unwrap().len(), 19_904);
+}

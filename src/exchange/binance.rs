@@ -121,7 +121,6 @@ pub fn parse_stream_message(bytes: &[u8]) -> Result<StreamEvent, WireError> {
             excerpt: excerpt(bytes),
         });
     }
-    let _ = &msg.stream; // the stream name is informational; the payload's `e` decides
     let inner: &WireMsg<'_> = match (&msg.data, &msg.event) {
         (Some(d), _) => d,
         (None, Some(e)) => e,
@@ -130,6 +129,14 @@ pub fn parse_stream_message(bytes: &[u8]) -> Result<StreamEvent, WireError> {
     match inner.event_type.as_deref() {
         Some("trade") => trade_from_wire(inner, bytes).map(StreamEvent::Trade),
         Some("serverShutdown") => Ok(StreamEvent::ServerShutdown),
+        // Ignoring something that arrived on a trade stream could silently lose a trade.
+        _ if msg.stream.as_deref().is_some_and(|s| s.ends_with("@trade")) => {
+            Err(WireError::BadValue {
+                field: "e",
+                reason: "a @trade stream message that is not a trade",
+                excerpt: excerpt(bytes),
+            })
+        }
         _ => Ok(StreamEvent::Ignored),
     }
 }

@@ -1,6 +1,10 @@
 //! Binance: the wire format, the REST client, public-data trade files and the local replay peer.
 
-pub mod binance; // wire format: stream messages, REST payloads, URLs (pure, no I/O)
+/// Wire format: stream messages, REST payloads, stream URLs (pure, no I/O).
+pub mod binance;
+/// `tradepipe replay`: a local Binance peer (WS + REST) playing trade files back.
 pub mod replay;
+/// REST client: `historicalTrades` backfill and `exchangeInfo`, rate-limit aware.
 pub mod rest;
-pub mod trades_file; // data.binance.vision trade files and WS recordings -> Vec<Trade> // REST client: historicalTrades backfill and exchangeInfo, rate-limit aware // `tradepipe replay`: local Binance peer (WS + REST) playing trade files
+/// data.binance.vision trade files and WebSocket recordings -> `Vec<Trade>`.
+pub mod trades_file;

@@ -1032,8 +1032,9 @@ impl KlineAcc {
 }
 
 /// `GET /api/v3/klines?symbol=&interval=&startTime=&endTime=&limit=`: Binance's array-of-arrays
-/// klines folded from the trades the tape has passed. Intervals without trades between traded
-/// ones are reported flat at the previous close with zero volume, as Binance does.
+/// klines folded from the trades the tape has passed. An interval without trades between traded
+/// ones is reported flat at the previous close with zero volume (how Binance shows quiet
+/// intervals), so a client sees no holes in the series.
 async fn klines(State(shared): State<Arc<Shared>>, Query(q): Params) -> Response {
     let run = || -> Result<Response, ApiError> {
         let s = symbol_param(&shared, &q)?;
