@@ -152,6 +152,9 @@ const CANDLE_COLUMNS: &str = "symbol_id, interval, open_time, close_time, open, 
 /// Forget the cached partition days beyond this many (a long replay touches one per day).
 const PARTITION_CACHE_MAX: usize = 4096;
 
+/// Upper bound for one `ensure_tick_partitions` call (ten years of days).
+const MAX_PARTITION_DAYS: u32 = 3_660;
+
 /// Decimal places the columns hold; more would be rounded silently by PostgreSQL.
 const PRICE_QTY_SCALE: u32 = 8;
 const QUOTE_VOLUME_SCALE: u32 = 16;
@@ -511,6 +514,12 @@ impl MarketStore for PgMarketStore {
         from_day: NaiveDate,
         days: u32,
     ) -> Result<(), StoreError> {
+        // Each partition is a table: a slip like `u32::MAX` must not create millions of them.
+        if days > MAX_PARTITION_DAYS {
+            return Err(StoreError::InvalidData(format!(
+                "refusing to create {days} daily tick partitions (at most {MAX_PARTITION_DAYS})"
+            )));
+        }
         let days: Vec<NaiveDate> = from_day.iter_days().take(days as usize).collect();
         self.ensure_days(&days).await
     }
