@@ -85,6 +85,19 @@ pub trait DocumentStore: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), DocError>;
 }
 
+/// The contract of `complete_raw_article`, the same for every store: the article's dedup key is
+/// a SHA-256 hex digest, and an article that names its raw page names the one being completed.
+pub(crate) fn check_completion(raw_id: &str, article: &Article) -> Result<(), DocError> {
+    crate::store::documents_pg::validate_url_hash(&article.url_hash)?;
+    if !article.raw_article_id.is_empty() && article.raw_article_id != raw_id {
+        return Err(DocError::Invalid(format!(
+            "article {} names raw article {} but completes {raw_id}",
+            article.url, article.raw_article_id
+        )));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreCounts {
     pub raw_pending: u64,

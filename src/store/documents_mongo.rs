@@ -16,7 +16,7 @@
 //! update the same page, and each loop iteration takes the oldest claimable one. Lease times come
 //! from the client's clock, so workers' clocks must agree to well within a lease (NTP).
 
-use super::documents::{DocError, DocumentStore, StoreCounts};
+use super::documents::{DocError, DocumentStore, StoreCounts, check_completion};
 use super::documents_pg::{status_from_str, validate_url_hash};
 use crate::domain::news::{
     ArticleAuthor, ArticleImage, ArticleMetadata, ArticleSource, FeedEntryMeta, RateLimit,
@@ -701,13 +701,7 @@ impl DocumentStore for MongoDocumentStore {
         raw_id: &str,
         article: &Article,
     ) -> Result<String, DocError> {
-        validate_url_hash(&article.url_hash)?;
-        if !article.raw_article_id.is_empty() && article.raw_article_id != raw_id {
-            return Err(DocError::Invalid(format!(
-                "article {} names raw article {} but completes {raw_id}",
-                article.url, article.raw_article_id
-            )));
-        }
+        check_completion(raw_id, article)?;
         let not_found = || DocError::NotFound {
             what: "raw article",
             key: raw_id.to_string(),

@@ -12,7 +12,7 @@
 //! body, symbols, ...) are filled from the same value for SQL queries, indexes and full-text
 //! search.
 
-use super::documents::{DocError, DocumentStore, StoreCounts};
+use super::documents::{DocError, DocumentStore, StoreCounts, check_completion};
 use super::is_retryable_sqlx;
 use crate::domain::news::{FeedEntryMeta, RateLimit, SourceKind, SourceMetadata, SourceSelectors};
 use crate::domain::{Article, NewsSource, ProcessingStatus, RawArticle};
@@ -397,13 +397,7 @@ impl DocumentStore for PgDocumentStore {
         raw_id: &str,
         article: &Article,
     ) -> Result<String, DocError> {
-        validate_url_hash(&article.url_hash)?;
-        if !article.raw_article_id.is_empty() && article.raw_article_id != raw_id {
-            return Err(DocError::Invalid(format!(
-                "article {} names raw article {} but completes {raw_id}",
-                article.url, article.raw_article_id
-            )));
-        }
+        check_completion(raw_id, article)?;
         let not_found = || DocError::NotFound {
             what: "raw article",
             key: raw_id.to_string(),
