@@ -40,6 +40,7 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub news: NewsConfig,
     pub documents: DocumentsConfig,
+    pub analysis: AnalysisConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -337,6 +338,50 @@ impl Default for DocumentsConfig {
     }
 }
 
+/// The analysis pipeline: SentimentActor (per-article analysis) and PredictionActor (per-symbol
+/// trend predictions, scored after their horizon). Runs with the news pipeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysisConfig {
+    /// Threads for CPU-bound analysis (a SyncArbiter pool, never the async runtime's threads).
+    pub workers: usize,
+    /// Articles claimed per round; also the bound on analyses in flight.
+    pub claim_batch: usize,
+    /// A claimed article not completed within this lease is handed out again (crash safety).
+    pub claim_lease_secs: u64,
+    /// How often the SentimentActor looks for PENDING articles when idle.
+    pub poll_interval_ms: u64,
+    /// How often a trend prediction is made per tracked symbol and horizon.
+    pub prediction_interval_secs: u64,
+    /// Prediction horizons ("15m", "4h", "24h", "7d"); each gets its own prediction.
+    pub horizons: Vec<String>,
+    /// Analyses newer than this feed a prediction.
+    pub window_hours: u64,
+    /// An article's weight halves every this many hours of age.
+    pub recency_half_life_hours: f64,
+    /// 1m candles used for realised volatility.
+    pub volatility_minutes: u64,
+    /// Scored predictions per symbol and horizon in the rolling hit rate.
+    pub hit_rate_window: usize,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        AnalysisConfig {
+            workers: 2,
+            claim_batch: 64,
+            claim_lease_secs: 120,
+            poll_interval_ms: 500,
+            prediction_interval_secs: 900,
+            horizons: vec!["24h".into()],
+            window_hours: 24,
+            recency_half_life_hours: 6.0,
+            volatility_minutes: 1440,
+            hit_rate_window: 50,
+        }
+    }
+}
+
 /// A configuration value that must never reach a log or a metric. Its `Debug` and `Display`
 /// redact; URLs keep scheme, host and path so an operator can still tell which server is meant.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -517,6 +562,28 @@ impl Config {
         self.http_addr()?;
         if self.news.normalizer_workers == 0 {
             return Err(invalid("news.normalizer_workers", "must be at least 1"));
+        }
+        let a = &self.analysis;
+        if a.workers == 0 || a.claim_batch == 0 {
+            return Err(invalid(
+                "analysis.workers",
+                "analysis.workers and analysis.claim_batch must be at least 1",
+            ));
+        }
+        if a.prediction_interval_secs == 0 || a.window_hours == 0 || a.hit_rate_window == 0 {
+            return Err(invalid(
+                "analysis.prediction_interval_secs",
+                "prediction_interval_secs, window_hours and hit_rate_window must be at least 1",
+            ));
+        }
+        if !(a.recency_half_life_hours.is_finite() && a.recency_half_life_hours > 0.0) {
+            return Err(invalid("analysis.recency_half_life_hours", "must be > 0"));
+        }
+        if a.volatility_minutes < 3 {
+            return Err(invalid("analysis.volatility_minutes", "must be at least 3"));
+        }
+        for h in &a.horizons {
+            crate::predict::parse_horizon(h).map_err(|e| invalid("analysis.horizons", e))?;
         }
         if self.news.max_body_bytes < 1024 {
             return Err(invalid("news.max_body_bytes", "must be at least 1024"));

@@ -9,5 +9,6 @@ pub mod exchange; // Binance wire format, REST client, trades files, replay peer
 pub mod news; // news extraction, normalization and crawling
 pub mod nlp; // the analysis model: sentiment, entities, topics, causal signals (pure)
 pub mod pipelines; // wiring: which actor feeds which
+pub mod predict; // per-symbol trend predictions from analysed news, scored against candles (pure)
 pub mod store; // PostgreSQL, Redis and the on-disk spool behind small traits
 pub mod telemetry; // tracing, metrics, /metrics /healthz /readyz

@@ -23,8 +23,12 @@ use tradepipe::domain::news::{
     ArticleAuthor, ArticleImage, ArticleMetadata, ArticleSource, FeedEntryMeta, RateLimit,
     SourceKind, SourceMetadata, SourceSelectors,
 };
+use tradepipe::domain::prediction::{AnalysisRecord, TrendPredictionRecord};
 use tradepipe::domain::{Article, NewsSource, ProcessingStatus, RawArticle};
 use tradepipe::news::normalize::url_hash;
+use tradepipe::nlp::analysis::{Analyzer, Direction};
+use tradepipe::predict::{MarketView, WeighParams, build_prediction, score};
+use tradepipe::store::analysis::{AnalysisCounts, FullDocumentStore};
 use tradepipe::store::documents::{DocError, DocumentStore, StoreCounts, open_document_store};
 use tradepipe::store::documents_mongo::MongoDocumentStore;
 use tradepipe::store::documents_pg::PgDocumentStore;
@@ -176,7 +180,7 @@ async fn insert(store: &dyn DocumentStore, raw: &RawArticle) -> RawArticle {
 }
 
 /// Runs every step on one store. Call on a fresh, empty store.
-pub async fn conformance(store: Arc<dyn DocumentStore>) {
+pub async fn conformance(store: Arc<dyn FullDocumentStore>) {
     store.prepare().await.unwrap();
     store.prepare().await.expect("prepare is idempotent");
     store.ping().await.unwrap();
@@ -184,9 +188,11 @@ pub async fn conformance(store: Arc<dyn DocumentStore>) {
 
     sources(&*store).await;
     raw_insert_dedups(&*store).await;
-    concurrent_claims_are_disjoint(store.clone()).await;
+    concurrent_claims_are_disjoint(store.clone() as Arc<dyn DocumentStore>).await;
     leases_and_order(&*store).await;
     complete_and_fail(&*store).await;
+    analysis_queue_and_results(&*store).await;
+    predictions_are_stored_once_and_scored_once(&*store).await;
 }
 
 /// Upsert by name keeps one source and its last_crawled_at; mark_crawled; unknown names.
@@ -770,4 +776,344 @@ async fn factory_opens_the_configured_backend(pool: PgPool) {
     assert!(err.is_retryable(), "{err}");
     assert!(!err.to_string().contains("hunter2secret"), "{err}");
     assert!(store.ping().await.unwrap_err().is_retryable());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analysis: the article queue, analysis_results, trend_predictions
+
+/// A stored article, PENDING analysis.
+async fn stored_article(
+    store: &dyn FullDocumentStore,
+    url: &str,
+    title: &str,
+    body: &str,
+    crawled: i64,
+) -> Article {
+    let r = insert(store, &raw(url, t(crawled))).await;
+    let claimed = store.claim_raw_articles(100, LONG_LEASE).await.unwrap();
+    assert!(claimed.iter().any(|c| c.id == r.id));
+    let mut article = article_for(&r, title, body);
+    article.id = store.complete_raw_article(&r.id, &article).await.unwrap();
+    article
+}
+
+fn analysed(article: &Article, at: DateTime<Utc>) -> AnalysisRecord {
+    let a = Analyzer::new().analyze(&article.title, &article.body, &article.symbols);
+    AnalysisRecord::new(article, a, at)
+}
+
+fn counts_delta(before: &AnalysisCounts, after: &AnalysisCounts) -> [i64; 5] {
+    let d = |a: u64, b: u64| b as i64 - a as i64;
+    [
+        d(before.pending, after.pending),
+        d(before.processing, after.processing),
+        d(before.completed, after.completed),
+        d(before.failed, after.failed),
+        d(before.results, after.results),
+    ]
+}
+
+/// Claims with leases, one result per article whatever happens, FAILED is final, COMPLETED
+/// stays so, and the predictor's evidence query finds what was analysed.
+async fn analysis_queue_and_results(store: &dyn FullDocumentStore) {
+    // Articles left PENDING by the earlier steps are analysed first, like any backlog.
+    let backlog = store
+        .claim_articles_for_analysis(1000, LONG_LEASE)
+        .await
+        .unwrap();
+    for a in &backlog {
+        assert!(store.complete_analysis(&analysed(a, t(50))).await.unwrap());
+    }
+    let before = store.analysis_counts().await.unwrap();
+    assert_eq!((before.pending, before.processing), (0, 0));
+    let mut wire = source("Wire");
+    wire.metadata.reliability_score = 0.8;
+    store.upsert_sources(&[wire]).await.unwrap();
+
+    let bull = stored_article(store, "https://wire.example/a/etf-inflows", "Bitcoin surges as ETF inflows hit a record", "Bitcoin rallied 8 percent after record inflows into spot bitcoin ETFs, and analysts expect further gains.", 1).await;
+    let hack = stored_article(store, "https://wire.example/a/exchange-hack", "Exchange hacked, ether slumps", "Hackers drained 200 million dollars of ether from the exchange; the price of ether fell 6 percent.", 2).await;
+    let slow = stored_article(
+        store,
+        "https://wire.example/a/slow",
+        "Markets wait for the Fed",
+        "Traders were cautious ahead of the decision.",
+        3,
+    )
+    .await;
+    let mid = store.analysis_counts().await.unwrap();
+    assert_eq!(counts_delta(&before, &mid), [3, 0, 0, 0, 0]);
+
+    let claimed = store
+        .claim_articles_for_analysis(2, LONG_LEASE)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, [bull.id.as_str(), hack.id.as_str()], "oldest first");
+    assert!(
+        claimed
+            .iter()
+            .all(|a| a.analysis_status == ProcessingStatus::Processing)
+    );
+    assert_eq!(
+        claimed[0].title, bull.title,
+        "the claimed article is the stored one"
+    );
+    // A short lease on the third: it runs out and the article is handed out again.
+    let short = store
+        .claim_articles_for_analysis(10, Duration::from_millis(1))
+        .await
+        .unwrap();
+    assert_eq!(short.len(), 1);
+    assert_eq!(short[0].id, slow.id);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let again = store
+        .claim_articles_for_analysis(10, LONG_LEASE)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
+        [slow.id.clone()]
+    );
+    assert!(
+        store
+            .claim_articles_for_analysis(10, LONG_LEASE)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased articles are not handed out"
+    );
+
+    let record = analysed(&bull, t(120));
+    assert!(record.symbols.contains(&"BTCUSDT".to_string()));
+    assert!(store.complete_analysis(&record).await.unwrap());
+    assert!(
+        !store
+            .complete_analysis(&analysed(&bull, t(121)))
+            .await
+            .unwrap(),
+        "an article is analysed into one result"
+    );
+    let stored = store
+        .analysis_for_article(&bull.id)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert!(!stored.id.is_empty());
+    assert_eq!(
+        AnalysisRecord {
+            id: String::new(),
+            ..stored
+        },
+        record,
+        "the first result is kept whole"
+    );
+    assert_eq!(
+        store
+            .analysis_for_article(&sibling_id(&bull.id))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // The hack article fails for good; failing a completed article changes nothing.
+    store
+        .fail_analysis(&hack.id, "model exploded")
+        .await
+        .unwrap();
+    store
+        .fail_analysis(&bull.id, "late failure report")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.fail_analysis(&sibling_id(&hack.id), "x").await,
+        Err(DocError::NotFound { .. })
+    ));
+    let mut unknown = analysed(&slow, t(130));
+    unknown.article_id = sibling_id(&slow.id);
+    assert!(matches!(
+        store.complete_analysis(&unknown).await,
+        Err(DocError::NotFound { .. })
+    ));
+    assert!(
+        store
+            .complete_analysis(&analysed(&slow, t(130)))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_articles_for_analysis(10, LONG_LEASE)
+            .await
+            .unwrap()
+            .is_empty(),
+        "FAILED and COMPLETED are final"
+    );
+    let after = store.analysis_counts().await.unwrap();
+    assert_eq!(counts_delta(&before, &after), [0, 0, 2, 1, 2]);
+    let bull_stored = store
+        .article_by_url_hash(&bull.url_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bull_stored.analysis_status, ProcessingStatus::Completed);
+
+    // Evidence: the analysed articles tagged BTCUSDT since a time, with the source's reliability.
+    let evidence = store.recent_evidence("BTCUSDT", t(110)).await.unwrap();
+    let ids: HashSet<&str> = evidence.iter().map(|e| e.article_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        HashSet::from([bull.id.as_str(), slow.id.as_str()]),
+        "newer than t(110), failed excluded"
+    );
+    let e = evidence.iter().find(|e| e.article_id == bull.id).unwrap();
+    assert_eq!(
+        (e.title.as_str(), e.source_name.as_str()),
+        (bull.title.as_str(), "Wire")
+    );
+    assert_eq!(e.reliability, 0.8, "the source's reliability_score");
+    assert_eq!(e.sentiment, record.analysis.sentiment);
+    assert_eq!(e.analyzed_at, t(120));
+    assert_eq!(e.published_at, bull.published_at);
+    assert!(
+        e.relevance.is_some_and(|r| r > 0.0),
+        "Bitcoin is an entity of the article"
+    );
+    assert!(
+        store
+            .recent_evidence("BTCUSDT", t(200))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .recent_evidence("XRPUSDT", t(0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn prediction_at(symbol: &str, minute: i64) -> TrendPredictionRecord {
+    let market = MarketView {
+        prediction_time: DateTime::from_timestamp(1_723_161_600 + minute * 60, 0).unwrap(),
+        base_price: "61837.63".parse().unwrap(),
+        minute_volatility: Some(0.0004),
+    };
+    let weigh = WeighParams {
+        window: ChronoDuration::hours(24),
+        half_life: ChronoDuration::hours(6),
+    };
+    build_prediction(symbol, ("1h", 3600), &market, &[], t(300), &weigh)
+}
+
+async fn predictions_are_stored_once_and_scored_once(store: &dyn FullDocumentStore) {
+    let before = store.analysis_counts().await.unwrap();
+    let p0 = prediction_at("BTCUSDT", 0);
+    let id0 = store.insert_prediction(&p0).await.unwrap().expect("new");
+    assert!(
+        store.insert_prediction(&p0).await.unwrap().is_none(),
+        "one prediction per market time"
+    );
+    let p1 = prediction_at("BTCUSDT", 5);
+    let id1 = store.insert_prediction(&p1).await.unwrap().expect("new");
+    store
+        .insert_prediction(&prediction_at("ETHUSDT", 0))
+        .await
+        .unwrap()
+        .expect("other symbol");
+
+    let due_at = p0.due_at();
+    assert!(
+        store
+            .due_predictions("BTCUSDT", due_at - ChronoDuration::seconds(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = store.due_predictions("BTCUSDT", due_at, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        due[0],
+        TrendPredictionRecord {
+            id: id0.clone(),
+            ..p0.clone()
+        },
+        "stored whole"
+    );
+    let due = store
+        .due_predictions("BTCUSDT", p1.due_at() + ChronoDuration::hours(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        [id0.as_str(), id1.as_str()],
+        "oldest due first"
+    );
+
+    let (outcome, accuracy) = score(&due[0], "62100.5".parse().unwrap(), due_at, t(400));
+    assert!(
+        store
+            .score_prediction(&id0, &outcome, accuracy)
+            .await
+            .unwrap()
+    );
+    let (other, _) = score(&due[0], "1".parse().unwrap(), due_at, t(401));
+    assert!(
+        !store.score_prediction(&id0, &other, 0.0).await.unwrap(),
+        "scored once"
+    );
+    assert!(matches!(
+        store
+            .score_prediction(&sibling_id(&id0), &outcome, 0.5)
+            .await,
+        Err(DocError::NotFound { .. })
+    ));
+    assert!(
+        store.score_prediction(&id1, &outcome, 1.5).await.is_err(),
+        "accuracy is 0..1"
+    );
+
+    let due = store
+        .due_predictions("BTCUSDT", p1.due_at() + ChronoDuration::hours(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        [id1.as_str()],
+        "scored ones are no longer due"
+    );
+    let scored = store
+        .predictions("BTCUSDT", Some("1h"), true, 10)
+        .await
+        .unwrap();
+    assert_eq!(scored.len(), 1);
+    assert_eq!(scored[0].actual_outcome.as_ref(), Some(&outcome));
+    assert_eq!(scored[0].accuracy_score, Some(accuracy));
+    assert_eq!(
+        scored[0].actual_outcome.as_ref().map(|o| o.direction),
+        Some(Direction::Up)
+    );
+    let all = store.predictions("BTCUSDT", None, false, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        [id1.as_str(), id0.as_str()],
+        "newest first"
+    );
+    assert!(
+        store
+            .predictions("BTCUSDT", Some("24h"), false, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let after = store.analysis_counts().await.unwrap();
+    assert_eq!(
+        (
+            after.predictions - before.predictions,
+            after.predictions_scored - before.predictions_scored
+        ),
+        (3, 1)
+    );
 }

@@ -11,7 +11,9 @@ pub mod crawler;
 pub mod exchange_feed;
 pub mod market_writer;
 pub mod normalizer;
+pub mod prediction;
 pub mod redis_publisher;
+pub mod sentiment;
 
 use actix::dev::ToEnvelope;
 use actix::prelude::*;

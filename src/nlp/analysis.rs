@@ -42,6 +42,17 @@ pub enum Direction {
     Sideways,
 }
 
+impl Direction {
+    /// The seed's spelling, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Up => "UP",
+            Direction::Down => "DOWN",
+            Direction::Sideways => "SIDEWAYS",
+        }
+    }
+}
+
 /// `analysis_results.trend_prediction`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrendPrediction {

@@ -2,6 +2,7 @@
 //! the pipelines, waits for SIGINT/SIGTERM, then shuts down in data-flow order so every buffer
 //! is flushed before the process exits.
 
+pub mod analysis;
 pub mod market;
 pub mod news;
 
@@ -84,6 +85,14 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
         .await
         .context("starting the news pipeline")?;
     let news_store = news.as_ref().map(|n| n.store.clone());
+    let analysis = match &news_store {
+        Some(store) => Some(
+            analysis::AnalysisPipeline::start(&cfg, store.clone())
+                .await
+                .context("starting the analysis pipeline")?,
+        ),
+        None => None,
+    };
 
     let reason = wait_for_shutdown(&progress, &opts, news_store.as_deref()).await?;
     tracing::info!(reason, "shutting down: stopping intake, draining, flushing");
@@ -92,6 +101,9 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
     let flushed = tokio::time::timeout(deadline, async {
         if let Some(n) = &news {
             n.shutdown().await;
+        }
+        if let Some(a) = &analysis {
+            a.shutdown().await;
         }
         market.shutdown().await;
     })
@@ -122,7 +134,7 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
 async fn wait_for_shutdown(
     progress: &Progress,
     opts: &RunOptions,
-    news: Option<&dyn crate::store::documents::DocumentStore>,
+    news: Option<&dyn crate::store::analysis::FullDocumentStore>,
 ) -> anyhow::Result<&'static str> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -148,6 +160,13 @@ async fn wait_for_shutdown(
                             eprintln!(
                                 "       news: raw pages pending {} / done {} / failed {}, articles {}",
                                 c.raw_pending + c.raw_processing, c.raw_completed, c.raw_failed, c.articles
+                            );
+                        }
+                    if let Some(store) = news
+                        && let Ok(c) = store.analysis_counts().await {
+                            eprintln!(
+                                "   analysis: articles pending {} / analysed {} / failed {}, predictions {} (scored {})",
+                                c.pending + c.processing, c.completed, c.failed, c.predictions, c.predictions_scored
                             );
                         }
                     last_print = Instant::now();

@@ -14,7 +14,8 @@ use crate::config::Config;
 use crate::news::lock::CrawlLock;
 use crate::news::normalize::SymbolAliases;
 use crate::news::sources::load_sources;
-use crate::store::documents::{DocumentStore, open_document_store};
+use crate::store::analysis::FullDocumentStore;
+use crate::store::documents::open_document_store;
 use actix::{Addr, Supervisor};
 use anyhow::Context as _;
 use std::sync::Arc;
@@ -23,7 +24,8 @@ use std::time::Duration;
 pub struct NewsPipeline {
     crawlers: Vec<Addr<CrawlerActor>>,
     normalizer: Addr<NormalizerActor>,
-    pub store: Arc<dyn DocumentStore>,
+    /// The document store, news and analysis views (the analysis pipeline runs on it).
+    pub store: Arc<dyn FullDocumentStore>,
 }
 
 impl NewsPipeline {

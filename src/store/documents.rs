@@ -114,7 +114,7 @@ pub struct StoreCounts {
 pub async fn open_document_store(
     cfg: &crate::config::DocumentsConfig,
     pg: sqlx::PgPool,
-) -> Result<std::sync::Arc<dyn DocumentStore>, DocError> {
+) -> Result<std::sync::Arc<dyn super::analysis::FullDocumentStore>, DocError> {
     use crate::config::DocumentBackend;
     Ok(match cfg.backend {
         DocumentBackend::Postgres => {

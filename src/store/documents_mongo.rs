@@ -89,6 +89,10 @@ impl MongoDocumentStore {
         &self.db
     }
 
+    pub(super) fn articles(&self) -> &Collection<ArticleDoc> {
+        &self.articles
+    }
+
     /// Every index the seed defines for the three collections, plus the one the lease claim
     /// needs. Named explicitly so a changed definition is an error at start (MongoDB refuses an
     /// index whose name exists with other options) rather than a silent second index.
@@ -203,7 +207,7 @@ fn is_retryable_mongo(e: &mongodb::error::Error) -> bool {
 
 /// The error kind's message only: the full `Error` display adds the raw server response, which
 /// can be large and says nothing more to an operator.
-fn mongo_err(context: &str, e: mongodb::error::Error) -> DocError {
+pub(super) fn mongo_err(context: &str, e: mongodb::error::Error) -> DocError {
     let context = context.to_string();
     let message = e.kind.to_string();
     if is_retryable_mongo(&e) {
@@ -260,7 +264,7 @@ fn percent_decode(s: &str) -> String {
         .unwrap_or_else(|| s.to_string())
 }
 
-fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+pub(super) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     const DUPLICATE_KEY: i32 = 11000;
     match e.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
@@ -269,7 +273,7 @@ fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     }
 }
 
-fn corrupt(context: &str, message: impl Into<String>) -> DocError {
+pub(super) fn corrupt(context: &str, message: impl Into<String>) -> DocError {
     DocError::Store {
         context: context.to_string(),
         message: message.into(),
@@ -279,11 +283,11 @@ fn corrupt(context: &str, message: impl Into<String>) -> DocError {
 // ---------------------------------------------------------------------------------------------
 // Wire documents
 
-fn to_bson_date(t: DateTime<Utc>) -> bson::DateTime {
+pub(super) fn to_bson_date(t: DateTime<Utc>) -> bson::DateTime {
     bson::DateTime::from_millis(t.timestamp_millis())
 }
 
-fn from_bson_date(d: bson::DateTime) -> Result<DateTime<Utc>, DocError> {
+pub(super) fn from_bson_date(d: bson::DateTime) -> Result<DateTime<Utc>, DocError> {
     DateTime::from_timestamp_millis(d.timestamp_millis()).ok_or_else(|| {
         corrupt(
             "reading a date",
@@ -292,11 +296,11 @@ fn from_bson_date(d: bson::DateTime) -> Result<DateTime<Utc>, DocError> {
     })
 }
 
-fn parse_id(id: &str) -> Option<ObjectId> {
+pub(super) fn parse_id(id: &str) -> Option<ObjectId> {
     ObjectId::parse_str(id).ok()
 }
 
-fn to_bson_value<T: Serialize>(what: &str, value: &T) -> Result<Bson, DocError> {
+pub(super) fn to_bson_value<T: Serialize>(what: &str, value: &T) -> Result<Bson, DocError> {
     bson::to_bson(value).map_err(|e| DocError::Invalid(format!("serializing {what}: {e}")))
 }
 
@@ -445,7 +449,7 @@ impl RawDoc {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ArticleDoc {
+pub(super) struct ArticleDoc {
     #[serde(rename = "_id")]
     id: ObjectId,
     raw_article_id: ObjectId,
@@ -504,7 +508,7 @@ impl ArticleDoc {
         }
     }
 
-    fn into_domain(self) -> Result<Article, DocError> {
+    pub(super) fn into_domain(self) -> Result<Article, DocError> {
         const CTX: &str = "reading an article";
         let count = |what: &str, v: i64| {
             u32::try_from(v).map_err(|_| corrupt(CTX, format!("{what} {v} out of range")))
@@ -549,7 +553,7 @@ impl DocumentStore for MongoDocumentStore {
                 .await
                 .map_err(|e| mongo_err(&format!("creating the indexes of {collection}"), e))?;
         }
-        Ok(())
+        self.prepare_analysis().await
     }
 
     async fn upsert_sources(&self, sources: &[NewsSource]) -> Result<(), DocError> {

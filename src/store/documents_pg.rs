@@ -35,13 +35,17 @@ impl PgDocumentStore {
     pub fn new(pool: PgPool) -> Self {
         PgDocumentStore { pool }
     }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
 }
 
 /// Classifies a sqlx error: connection, pool and server-availability failures (08*, 53*, 57P*,
 /// ...) are [`DocError::Unavailable`] (retry later), data and constraint errors (classes 22 and
 /// 23) are [`DocError::Invalid`], anything else [`DocError::Store`]. sqlx errors from a pool never
 /// carry the connection URL, so no password can end up in the message.
-fn pg_err(context: &str, e: sqlx::Error) -> DocError {
+pub(crate) fn pg_err(context: &str, e: sqlx::Error) -> DocError {
     let context = context.to_string();
     if is_retryable_sqlx(&e) {
         return DocError::Unavailable {
@@ -62,7 +66,7 @@ fn pg_err(context: &str, e: sqlx::Error) -> DocError {
     }
 }
 
-fn corrupt(context: &str, message: impl Into<String>) -> DocError {
+pub(crate) fn corrupt(context: &str, message: impl Into<String>) -> DocError {
     DocError::Store {
         context: context.to_string(),
         message: message.into(),
@@ -84,7 +88,7 @@ pub(crate) fn validate_url_hash(hash: &str) -> Result<(), DocError> {
 
 /// Ids are UUIDs in PostgreSQL. Text that is not one cannot name a stored row; checking here
 /// turns it into "not found" instead of an SQL cast error.
-fn is_uuid(s: &str) -> bool {
+pub(crate) fn is_uuid(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 36
         && b.iter().enumerate().all(|(i, c)| match i {

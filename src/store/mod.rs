@@ -4,11 +4,16 @@
 //! database outage is one error type ([`StoreError::is_retryable`]) that sends batches to the
 //! [`spool::Spool`] instead of losing them.
 
+pub mod analysis;
+pub mod analysis_mongo;
+pub mod analysis_pg;
 pub mod documents;
 pub mod documents_mongo;
 pub mod documents_pg;
 pub mod postgres;
+pub mod prices;
 pub mod redis;
+pub mod redis_analysis;
 pub mod spool;
 
 pub use postgres::{PgMarketStore, connect, connect_lazy, migrate};

@@ -37,6 +37,30 @@ impl RedisKeys {
     pub fn leaderboard(&self) -> String {
         format!("{}leaderboard:volume:24h", self.prefix)
     }
+    /// `PUBLISH articles:new` (seed): one message per analysed article.
+    pub fn articles_channel(&self) -> String {
+        format!("{}articles:new", self.prefix)
+    }
+    /// `PUBLISH predictions:{SYM}`: one message per new trend prediction.
+    pub fn predictions_channel(&self, sym: &str) -> String {
+        format!("{}predictions:{sym}", self.prefix)
+    }
+    /// The newest prediction per symbol and horizon (String, JSON).
+    pub fn latest_prediction(&self, sym: &str, horizon: &str) -> String {
+        format!("{}prediction:latest:{sym}:{horizon}", self.prefix)
+    }
+    /// Hash label -> count of analysed articles, all time and per UTC day.
+    pub fn sentiment_stats(&self) -> String {
+        format!("{}stats:sentiment:count", self.prefix)
+    }
+    pub fn sentiment_stats_day(&self, day: chrono::NaiveDate) -> String {
+        format!("{}stats:sentiment:{day}", self.prefix)
+    }
+    /// Hash source -> count of analysed articles (beside the seed's stats:articles:count,
+    /// which counts stored ones).
+    pub fn analyzed_stats(&self) -> String {
+        format!("{}stats:articles:analyzed", self.prefix)
+    }
     pub fn symbol_cache(&self, sym: &str) -> String {
         format!("{}cache:symbols:{sym}", self.prefix)
     }

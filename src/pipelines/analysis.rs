@@ -1,0 +1,85 @@
+//! The analysis pipeline, downstream of the news pipeline through the document store:
+//!
+//! ```text
+//! articles (PENDING) --claim--> SentimentActor --(SyncArbiter pool)--> analysis_results --> PUBLISH articles:new
+//! analysis_results + 1m candles --(schedule)--> PredictionActor --> trend_predictions --> PUBLISH predictions:{SYM}
+//!                                                              \--> scores past predictions against the candles
+//! ```
+//! As between crawler and normalizer, the store is the queue: nothing waits only in memory.
+
+use crate::actors::prediction::{PredictionActor, StopPredicting};
+use crate::actors::sentiment::{self, SentimentActor, StopAnalyzing};
+use crate::config::Config;
+use crate::news::normalize::SymbolAliases;
+use crate::nlp::analysis::Analyzer;
+use crate::store::analysis::FullDocumentStore;
+use crate::store::prices::PgPriceHistory;
+use crate::store::redis::RedisKeys;
+use crate::store::redis_analysis::AnalysisPublisher;
+use actix::{Addr, Supervisor};
+use anyhow::Context as _;
+use std::sync::Arc;
+
+pub struct AnalysisPipeline {
+    sentiment: Addr<SentimentActor>,
+    prediction: Addr<PredictionActor>,
+}
+
+impl AnalysisPipeline {
+    /// Starts the analysis pool, the SentimentActor and the PredictionActor on `store` (the
+    /// news pipeline's document store).
+    pub async fn start(
+        cfg: &Config,
+        store: Arc<dyn FullDocumentStore>,
+    ) -> anyhow::Result<AnalysisPipeline> {
+        let keys = RedisKeys::new(cfg.redis.key_prefix.clone());
+        let publisher = AnalysisPublisher::connect(cfg.redis.url.expose(), keys)
+            .await
+            .with_context(|| {
+                format!(
+                    "connecting to Redis at {} for analysis updates",
+                    cfg.redis.url
+                )
+            })?;
+        let pg = crate::store::postgres::connect(
+            cfg.database.url.expose(),
+            cfg.database.max_connections,
+        )
+        .await
+        .with_context(|| format!("connecting to {} for candles", cfg.database.url))?;
+        let prices = Arc::new(PgPriceHistory::new(pg));
+
+        let analyzer = Arc::new(Analyzer::with_aliases(&SymbolAliases::default_crypto()));
+        let pool = sentiment::start_pool(cfg.analysis.workers, analyzer);
+        let (s, p, c) = (store.clone(), publisher.clone(), cfg.analysis.clone());
+        let sentiment = Supervisor::start(move |_| SentimentActor::new(s, pool, p, c));
+
+        // Validated once here: the supervisor's factory must not fail.
+        let predictor = PredictionActor::new(
+            store,
+            prices,
+            publisher,
+            cfg.market.symbols.clone(),
+            &cfg.analysis,
+        )
+        .map_err(|e| anyhow::anyhow!("analysis.horizons: {e}"))?;
+        let prediction = Supervisor::start(move |_| predictor);
+        tracing::info!(
+            workers = cfg.analysis.workers,
+            horizons = ?cfg.analysis.horizons,
+            every_s = cfg.analysis.prediction_interval_secs,
+            "analysis pipeline running"
+        );
+        Ok(AnalysisPipeline {
+            sentiment,
+            prediction,
+        })
+    }
+
+    /// Let the batch in flight finish and stop claiming; finish the prediction round.
+    /// Unanalysed articles stay PENDING in the store for the next start.
+    pub async fn shutdown(&self) {
+        let _ = self.sentiment.send(StopAnalyzing).await;
+        let _ = self.prediction.send(StopPredicting).await;
+    }
+}

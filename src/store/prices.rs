@@ -1,0 +1,93 @@
+//! What the PredictionActor reads of the market: closes of the stored 1m candles. A trait so
+//! the actor never sees SQL; PostgreSQL is where candles live (whatever the document store).
+//!
+//! Only CLOSED candles are used: the close of a closed 1m candle is the last trade price at the
+//! candle's end, exactly; an open candle's close can still move. A candle "ends" at
+//! `open_time + 1 minute`.
+
+use super::StoreError;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+
+#[async_trait::async_trait]
+pub trait PriceHistory: Send + Sync + 'static {
+    /// End time and close of the newest closed 1m candle of `symbol`.
+    async fn latest_close(
+        &self,
+        symbol: &str,
+    ) -> Result<Option<(DateTime<Utc>, Decimal)>, StoreError>;
+    /// End time and close of the newest closed 1m candle ending at or before `at`.
+    async fn close_at(
+        &self,
+        symbol: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<(DateTime<Utc>, Decimal)>, StoreError>;
+    /// Closes of the closed 1m candles ending in `(from, to]`, oldest first.
+    async fn minute_closes(
+        &self,
+        symbol: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Decimal>, StoreError>;
+}
+
+#[derive(Clone, Debug)]
+pub struct PgPriceHistory {
+    pool: PgPool,
+}
+
+impl PgPriceHistory {
+    pub fn new(pool: PgPool) -> Self {
+        PgPriceHistory { pool }
+    }
+}
+
+#[async_trait::async_trait]
+impl PriceHistory for PgPriceHistory {
+    async fn latest_close(
+        &self,
+        symbol: &str,
+    ) -> Result<Option<(DateTime<Utc>, Decimal)>, StoreError> {
+        self.close_at(symbol, DateTime::<Utc>::MAX_UTC).await
+    }
+
+    async fn close_at(
+        &self,
+        symbol: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<(DateTime<Utc>, Decimal)>, StoreError> {
+        sqlx::query_as(
+            "SELECT open_time + interval '1 minute', close FROM trading.price_candles
+             WHERE symbol_id = $1 AND interval = '1m' AND is_closed
+               AND open_time <= $2::timestamptz - interval '1 minute'
+             ORDER BY open_time DESC LIMIT 1",
+        )
+        .bind(symbol)
+        .bind(at.min(DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(at)))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_sqlx(format!("reading the close of {symbol} at {at}"), e))
+    }
+
+    async fn minute_closes(
+        &self,
+        symbol: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Decimal>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT close FROM trading.price_candles
+             WHERE symbol_id = $1 AND interval = '1m' AND is_closed
+               AND open_time > $2::timestamptz - interval '1 minute'
+               AND open_time <= $3::timestamptz - interval '1 minute'
+             ORDER BY open_time",
+        )
+        .bind(symbol)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_sqlx(format!("reading 1m closes of {symbol}"), e))
+    }
+}
