@@ -115,6 +115,42 @@ pub(crate) fn check_record(record: &AnalysisRecord) -> Result<(), DocError> {
     Ok(())
 }
 
+/// An accuracy score is a share: 0..1.
+pub(crate) fn check_accuracy(id: &str, accuracy: f64) -> Result<(), DocError> {
+    if !accuracy.is_finite() || !(0.0..=1.0).contains(&accuracy) {
+        return Err(DocError::Invalid(format!(
+            "accuracy {accuracy} of prediction {id} outside 0..1"
+        )));
+    }
+    Ok(())
+}
+
+impl AnalysisCounts {
+    /// Records `n` articles with analysis status `status` (as stored); an unknown status is an
+    /// error naming `context`.
+    pub(crate) fn set_status(
+        &mut self,
+        status: &str,
+        n: u64,
+        context: &str,
+    ) -> Result<(), DocError> {
+        use crate::domain::ProcessingStatus as S;
+        match super::documents_pg::status_from_str(status) {
+            Some(S::Pending) => self.pending = n,
+            Some(S::Processing) => self.processing = n,
+            Some(S::Completed) => self.completed = n,
+            Some(S::Failed) => self.failed = n,
+            None => {
+                return Err(DocError::Store {
+                    context: context.to_string(),
+                    message: format!("unknown analysis_status {status:?}"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 pub(crate) fn check_prediction(p: &TrendPredictionRecord) -> Result<(), DocError> {
     if p.symbol.is_empty() || p.horizon_seconds <= 0 {
         return Err(DocError::Invalid(format!(

@@ -8,19 +8,21 @@
 //! `analysis_results.article_id` makes completing an article twice harmless, exactly as the
 //! unique `url_hash` does for articles.
 
-use super::analysis::{AnalysisCounts, AnalysisStore, check_prediction, check_record};
+use super::analysis::{
+    AnalysisCounts, AnalysisStore, check_accuracy, check_prediction, check_record,
+};
 use super::documents::DocError;
 use super::documents_mongo::{
-    MongoDocumentStore, corrupt, from_bson_date, is_duplicate_key, mongo_err, parse_id,
-    to_bson_date,
+    MongoDocumentStore, claim_oldest, corrupt, from_bson_date, is_duplicate_key, mongo_err,
+    parse_id, to_bson_date,
 };
 use crate::domain::prediction::{ActualOutcome, AnalysisRecord, Evidence, TrendPredictionRecord};
-use crate::domain::{Article, ProcessingStatus};
+use crate::domain::Article;
 use crate::nlp::analysis::Analysis;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use mongodb::bson::{self, Bson, Document, doc, oid::ObjectId};
-use mongodb::options::{IndexOptions, ReturnDocument};
+use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -201,6 +203,29 @@ fn prediction_from(mut d: Document) -> Result<TrendPredictionRecord, DocError> {
     Ok(p)
 }
 
+impl MongoDocumentStore {
+    async fn find_predictions(
+        &self,
+        filter: Document,
+        sort: Document,
+        limit: usize,
+        ctx: &str,
+    ) -> Result<Vec<TrendPredictionRecord>, DocError> {
+        self.predictions_coll()
+            .find(filter)
+            .sort(sort)
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(|e| mongo_err(ctx, e))?
+            .try_collect::<Vec<Document>>()
+            .await
+            .map_err(|e| mongo_err(ctx, e))?
+            .into_iter()
+            .map(prediction_from)
+            .collect()
+    }
+}
+
 fn count_of(g: &Document, ctx: &str) -> Result<u64, DocError> {
     match g.get("n") {
         Some(Bson::Int32(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
@@ -228,21 +253,17 @@ impl AnalysisStore for MongoDocumentStore {
         let update = doc! { "$set": {
             "analysis_status": "PROCESSING", "analysis_lease_until": until, "updated_at": now,
         } };
-        let mut claimed = Vec::new();
-        while claimed.len() < limit {
-            let next = self
-                .articles()
-                .find_one_and_update(filter.clone(), update.clone())
-                .sort(doc! { "crawled_at": 1, "_id": 1 })
-                .return_document(ReturnDocument::After)
-                .await
-                .map_err(|e| mongo_err("claiming articles for analysis", e))?;
-            match next {
-                Some(doc) => claimed.push(doc.into_domain()?),
-                None => break,
-            }
-        }
-        Ok(claimed)
+        claim_oldest(
+            self.articles(),
+            filter,
+            update,
+            limit,
+            "claiming articles for analysis",
+        )
+        .await?
+        .into_iter()
+        .map(|a| a.into_domain())
+        .collect()
     }
 
     /// Insert (unique on article_id), then mark the article: if the process dies between the
@@ -436,21 +457,16 @@ impl AnalysisStore for MongoDocumentStore {
         limit: usize,
     ) -> Result<Vec<TrendPredictionRecord>, DocError> {
         let ctx = format!("reading due predictions for {symbol}");
-        self.predictions_coll()
-            .find(doc! {
+        self.find_predictions(
+            doc! {
                 "symbol": symbol, "scored_at": null,
                 "due_at": { "$lte": to_bson_date(market_time) },
-            })
-            .sort(doc! { "due_at": 1, "_id": 1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .await
-            .map_err(|e| mongo_err(&ctx, e))?
-            .try_collect::<Vec<Document>>()
-            .await
-            .map_err(|e| mongo_err(&ctx, e))?
-            .into_iter()
-            .map(prediction_from)
-            .collect()
+            },
+            doc! { "due_at": 1, "_id": 1 },
+            limit,
+            &ctx,
+        )
+        .await
     }
 
     async fn score_prediction(
@@ -460,11 +476,7 @@ impl AnalysisStore for MongoDocumentStore {
         accuracy: f64,
     ) -> Result<bool, DocError> {
         let oid = parse_id(id).ok_or_else(|| not_found("prediction", id))?;
-        if !accuracy.is_finite() || !(0.0..=1.0).contains(&accuracy) {
-            return Err(DocError::Invalid(format!(
-                "accuracy {accuracy} of prediction {id} outside 0..1"
-            )));
-        }
+        check_accuracy(id, accuracy)?;
         let ctx = format!("scoring prediction {id}");
         let outcome = bson::to_bson(outcome)
             .map_err(|e| DocError::Invalid(format!("serializing the outcome of {id}: {e}")))?;
@@ -509,18 +521,13 @@ impl AnalysisStore for MongoDocumentStore {
             filter.insert("scored_at", doc! { "$ne": null });
         }
         let ctx = format!("reading predictions for {symbol}");
-        self.predictions_coll()
-            .find(filter)
-            .sort(doc! { "prediction_time": -1, "_id": 1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .await
-            .map_err(|e| mongo_err(&ctx, e))?
-            .try_collect::<Vec<Document>>()
-            .await
-            .map_err(|e| mongo_err(&ctx, e))?
-            .into_iter()
-            .map(prediction_from)
-            .collect()
+        self.find_predictions(
+            filter,
+            doc! { "prediction_time": -1, "_id": 1 },
+            limit,
+            &ctx,
+        )
+        .await
     }
 
     async fn analysis_counts(&self) -> Result<AnalysisCounts, DocError> {
@@ -549,23 +556,8 @@ impl AnalysisStore for MongoDocumentStore {
             ..AnalysisCounts::default()
         };
         for g in groups {
-            let n = count_of(&g, CTX)?;
-            match g
-                .get_str("_id")
-                .ok()
-                .and_then(super::documents_pg::status_from_str)
-            {
-                Some(ProcessingStatus::Pending) => c.pending = n,
-                Some(ProcessingStatus::Processing) => c.processing = n,
-                Some(ProcessingStatus::Completed) => c.completed = n,
-                Some(ProcessingStatus::Failed) => c.failed = n,
-                None => {
-                    return Err(corrupt(
-                        CTX,
-                        format!("unknown analysis_status {:?}", g.get("_id")),
-                    ));
-                }
-            }
+            let status = g.get_str("_id").unwrap_or("(not a string)");
+            c.set_status(status, count_of(&g, CTX)?, CTX)?;
         }
         Ok(c)
     }

@@ -5,9 +5,11 @@
 //! projections for the seed's indexes and for the queries here. The article's `doc` carries an
 //! `analysis_status` too, kept equal to the column by every update here.
 
-use super::analysis::{AnalysisCounts, AnalysisStore, check_prediction, check_record};
+use super::analysis::{
+    AnalysisCounts, AnalysisStore, check_accuracy, check_prediction, check_record,
+};
 use super::documents::DocError;
-use super::documents_pg::{PgDocumentStore, corrupt, is_uuid, pg_err, status_from_str};
+use super::documents_pg::{PgDocumentStore, corrupt, is_uuid, pg_err};
 use crate::domain::prediction::{ActualOutcome, AnalysisRecord, Evidence, TrendPredictionRecord};
 use crate::domain::{Article, ProcessingStatus};
 use crate::nlp::analysis::SentimentSummary;
@@ -323,11 +325,7 @@ impl AnalysisStore for PgDocumentStore {
         if !is_uuid(id) {
             return Err(not_found("prediction", id));
         }
-        if !accuracy.is_finite() || !(0.0..=1.0).contains(&accuracy) {
-            return Err(DocError::Invalid(format!(
-                "accuracy {accuracy} of prediction {id} outside 0..1"
-            )));
-        }
+        check_accuracy(id, accuracy)?;
         let ctx = format!("scoring prediction {id}");
         let outcome = serde_json::to_value(outcome)
             .map_err(|e| DocError::Invalid(format!("serializing the outcome of {id}: {e}")))?;
@@ -401,14 +399,7 @@ impl AnalysisStore for PgDocumentStore {
             ..AnalysisCounts::default()
         };
         for (status, n) in rows {
-            let n = n.unsigned_abs();
-            match status_from_str(&status) {
-                Some(ProcessingStatus::Pending) => c.pending = n,
-                Some(ProcessingStatus::Processing) => c.processing = n,
-                Some(ProcessingStatus::Completed) => c.completed = n,
-                Some(ProcessingStatus::Failed) => c.failed = n,
-                None => return Err(corrupt(CTX, format!("unknown analysis_status {status:?}"))),
-            }
+            c.set_status(&status, n.unsigned_abs(), CTX)?;
         }
         Ok(c)
     }

@@ -273,6 +273,35 @@ pub(super) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     }
 }
 
+/// Claims up to `limit` documents matching `filter`, oldest `crawled_at` first, one atomic
+/// `find_one_and_update` each (so two claimers never take the same one), returning them as
+/// updated.
+pub(super) async fn claim_oldest<T>(
+    coll: &Collection<T>,
+    filter: Document,
+    update: Document,
+    limit: usize,
+    context: &str,
+) -> Result<Vec<T>, DocError>
+where
+    T: serde::de::DeserializeOwned + Send + Sync,
+{
+    let mut claimed = Vec::new();
+    while claimed.len() < limit {
+        let next = coll
+            .find_one_and_update(filter.clone(), update.clone())
+            .sort(doc! { "crawled_at": 1, "_id": 1 })
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(|e| mongo_err(context, e))?;
+        match next {
+            Some(doc) => claimed.push(doc),
+            None => break,
+        }
+    }
+    Ok(claimed)
+}
+
 pub(super) fn corrupt(context: &str, message: impl Into<String>) -> DocError {
     DocError::Store {
         context: context.to_string(),
@@ -679,21 +708,11 @@ impl DocumentStore for MongoDocumentStore {
             { "processing_status": "PROCESSING", "lease_until": null },
         ] };
         let update = doc! { "$set": { "processing_status": "PROCESSING", "lease_until": until } };
-        let mut claimed = Vec::new();
-        while claimed.len() < limit {
-            let next = self
-                .raw
-                .find_one_and_update(filter.clone(), update.clone())
-                .sort(doc! { "crawled_at": 1, "_id": 1 })
-                .return_document(ReturnDocument::After)
-                .await
-                .map_err(|e| mongo_err("claiming raw articles", e))?;
-            match next {
-                Some(doc) => claimed.push(doc.into_domain()?),
-                None => break,
-            }
-        }
-        Ok(claimed)
+        claim_oldest(&self.raw, filter, update, limit, "claiming raw articles")
+            .await?
+            .into_iter()
+            .map(RawDoc::into_domain)
+            .collect()
     }
 
     /// Two writes, no multi-document transaction (which would need a replica set): the article

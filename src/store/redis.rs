@@ -118,6 +118,17 @@ impl MarketUpdate<'_> {
     }
 }
 
+/// A connection that reconnects by itself, with short timeouts: a dead Redis must cost a
+/// pipeline a second, not a minute.
+pub async fn connection_manager(url: &str) -> redis::RedisResult<ConnectionManager> {
+    let client = redis::Client::open(url)?;
+    let cfg = ConnectionManagerConfig::new()
+        .set_connection_timeout(Duration::from_secs(1))
+        .set_response_timeout(Duration::from_secs(2))
+        .set_number_of_retries(1);
+    ConnectionManager::new_with_config(client, cfg).await
+}
+
 /// A Redis connection that reconnects by itself, with short timeouts: a dead Redis must cost the
 /// pipeline a second, not a minute.
 pub struct RedisSink {
@@ -134,12 +145,7 @@ impl RedisSink {
         ticks_maxlen: u64,
         candles_keep: u64,
     ) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(1))
-            .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(1);
-        let conn = ConnectionManager::new_with_config(client, cfg).await?;
+        let conn = connection_manager(url).await?;
         Ok(RedisSink {
             conn,
             keys,

@@ -8,9 +8,8 @@ use super::redis::RedisKeys;
 use crate::domain::Article;
 use crate::domain::prediction::{AnalysisRecord, TrendPredictionRecord};
 use chrono::{DateTime, Utc};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use serde::Serialize;
-use std::time::Duration;
 
 /// Days a per-day sentiment hash is kept.
 const DAILY_STATS_TTL_SECS: i64 = 8 * 86_400;
@@ -45,12 +44,7 @@ pub struct AnalysisPublisher {
 
 impl AnalysisPublisher {
     pub async fn connect(url: &str, keys: RedisKeys) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(1))
-            .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(1);
-        let conn = ConnectionManager::new_with_config(client, cfg).await?;
+        let conn = super::redis::connection_manager(url).await?;
         Ok(AnalysisPublisher { conn, keys })
     }
 
