@@ -21,9 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ACTOR: &str = "sentiment";
-/// Characters of a body that are analysed. Normalized bodies are a few kB; a 5 MB page of text
-/// must cost a bounded time, and its first 200 000 characters say what it is about.
-pub const MAX_ANALYZED_CHARS: usize = 200_000;
 /// How often the backlog gauge is refreshed (a COUNT per status).
 const BACKLOG_EVERY: Duration = Duration::from_secs(5);
 
@@ -52,20 +49,13 @@ impl Handler<AnalyzeJob> for AnalyzeWorker {
 
     fn handle(&mut self, job: AnalyzeJob, _ctx: &mut SyncContext<Self>) -> Self::Result {
         let started = Instant::now();
-        let body = truncate_chars(&job.body, MAX_ANALYZED_CHARS);
         // A panic on some pathological text must cost this article, not the worker thread.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.analyzer.analyze_timed(&job.title, body, &job.symbols)
+            self.analyzer
+                .analyze_timed(&job.title, &job.body, &job.symbols)
         }));
         metrics::histogram!("tradepipe_analysis_seconds").record(started.elapsed().as_secs_f64());
         result.map_err(|_| "the analyzer panicked on this article".to_string())
-    }
-}
-
-fn truncate_chars(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
     }
 }
 
@@ -246,17 +236,5 @@ impl Handler<StopAnalyzing> for SentimentActor {
     fn handle(&mut self, _msg: StopAnalyzing, _ctx: &mut Context<Self>) {
         // The batch in flight runs under ctx.wait, so this is handled only after it.
         self.stopping = true;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncation_respects_char_boundaries() {
-        assert_eq!(truncate_chars("héllo", 2), "hé");
-        assert_eq!(truncate_chars("abc", 10), "abc");
-        assert_eq!(truncate_chars("", 0), "");
     }
 }

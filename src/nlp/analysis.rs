@@ -88,6 +88,17 @@ pub struct Analysis {
     pub quality_metrics: QualityMetrics,
 }
 
+/// Characters of a title or body that are analysed. Normalized bodies are a few kB; a 5 MB page
+/// of text must cost a bounded time, and its first 200 000 characters say what it is about.
+pub const MAX_ANALYZED_CHARS: usize = 200_000;
+
+fn truncate_chars(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
 /// The analysis model: sentiment weights and extractor tables, built once and shared (it is
 /// `Send + Sync` and holds no mutable state).
 #[derive(Debug, Clone)]
@@ -125,7 +136,10 @@ impl Analyzer {
 
     /// Analyses one article. `symbols_hint` (e.g. the normalizer's `symbols`) raises the
     /// relevance of those symbols' entities and names the asset when the text does not.
+    /// Only the first [`MAX_ANALYZED_CHARS`] characters of title and body are read.
     pub fn analyze(&self, title: &str, body: &str, symbols_hint: &[String]) -> Analysis {
+        let title = truncate_chars(title, MAX_ANALYZED_CHARS);
+        let body = truncate_chars(body, MAX_ANALYZED_CHARS);
         let s = self.sentiment.score_article(title, body);
         let entities = self.entities.extract(title, body, symbols_hint);
         let topics = self.topics.extract(title, body);
@@ -410,6 +424,19 @@ fn quality(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn input_is_cut_at_a_char_boundary_and_the_cut_bounds_the_work() {
+        assert_eq!(truncate_chars("héllo", 2), "hé");
+        assert_eq!(truncate_chars("abc", 10), "abc");
+        let a = Analyzer::new();
+        let sentence = "Bitcoin surges after record ETF inflows. ";
+        let capped = sentence.repeat(MAX_ANALYZED_CHARS / sentence.len() + 1);
+        let huge = capped.repeat(3);
+        let x = a.analyze("t", &huge, &[]);
+        let y = a.analyze("t", &capped, &[]);
+        assert_eq!(x, y, "text past the cap is not read");
+    }
 
     #[test]
     fn version_names_the_weights() {

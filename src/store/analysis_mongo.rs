@@ -16,8 +16,8 @@ use super::documents_mongo::{
     MongoDocumentStore, claim_oldest, corrupt, from_bson_date, is_duplicate_key, mongo_err,
     parse_id, to_bson_date,
 };
-use crate::domain::prediction::{ActualOutcome, AnalysisRecord, Evidence, TrendPredictionRecord};
 use crate::domain::Article;
+use crate::domain::prediction::{ActualOutcome, AnalysisRecord, Evidence, TrendPredictionRecord};
 use crate::nlp::analysis::Analysis;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
