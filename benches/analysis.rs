@@ -10,6 +10,10 @@
 //!
 //! `nice -n 5 cargo bench --bench analysis`
 
+/// The daemon's allocator (see src/main.rs), so the figure is the daemon's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::PathBuf;

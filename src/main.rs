@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use tradepipe::cli::{Cli, Command};
 use tradepipe::config::Config;
 
+/// mimalloc instead of glibc malloc: the analysis model allocates many small strings per word,
+/// and glibc's malloc/free (with its consolidation passes) was a fifth of analysis time; the
+/// trade path allocates per batch and gains too. Measured in docs/BENCHMARKS.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {

@@ -8,10 +8,10 @@
 //! otherwise the effect clause is kept as written.
 
 use crate::nlp::entities::round4;
+use crate::nlp::lexicon::FastSet;
 use crate::nlp::text::{Word, is_stop_word, words};
 use crate::nlp::tokenize::{split_sentences, stem};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 use std::sync::OnceLock;
 
 /// One cause → effect statement of an article.
@@ -269,9 +269,11 @@ const METRICS: &[&str] = &[
 const NEGATORS: &[&str] = &["not", "no", "never", "failed", "fails", "without"];
 
 struct Vocab {
-    up: HashSet<String>,
-    down: HashSet<String>,
+    up: FastSet,
+    down: FastSet,
     connectives: Vec<(Vec<&'static str>, Orientation, Strength)>,
+    /// First words of the connectives: most words start none, and are skipped with one lookup.
+    connective_starts: FastSet,
 }
 
 fn vocab() -> &'static Vocab {
@@ -282,6 +284,10 @@ fn vocab() -> &'static Vocab {
         connectives: CONNECTIVES
             .iter()
             .map(|&(c, o, s)| (c.split(' ').collect(), o, s))
+            .collect(),
+        connective_starts: CONNECTIVES
+            .iter()
+            .filter_map(|(c, ..)| c.split(' ').next().map(str::to_string))
             .collect(),
     })
 }
@@ -413,6 +419,10 @@ fn sentence_signals(sentence: &str, in_title: bool, out: &mut Vec<CausalSignal>)
     let v = vocab();
     let mut i = 0;
     while i < ws.len() {
+        if !v.connective_starts.contains(lower[i].as_str()) {
+            i += 1;
+            continue;
+        }
         let found = v.connectives.iter().find(|(c, ..)| {
             i + c.len() <= ws.len()
                 && c.iter().zip(&lower[i..]).all(|(a, b)| a == b)

@@ -8,6 +8,7 @@
 //! merge into one entry whose `count` is the total number of mentions.
 
 use crate::news::normalize::{AliasCase, SymbolAliases};
+use crate::nlp::lexicon::FastMap;
 use crate::nlp::text::{Word, is_stop_word, words};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -600,7 +601,7 @@ struct Known {
 #[derive(Debug, Clone)]
 pub struct EntityTables {
     known: Vec<Known>,
-    by_first: HashMap<String, Vec<Entry>>,
+    by_first: FastMap<Vec<Entry>>,
     max_parts: usize,
 }
 
@@ -634,7 +635,7 @@ impl EntityTables {
     pub fn new(aliases: &SymbolAliases) -> Self {
         let mut t = Self {
             known: Vec::new(),
-            by_first: HashMap::new(),
+            by_first: FastMap::default(),
             max_parts: 1,
         };
         let mut symbol_ids: HashMap<&str, usize> = HashMap::new();

@@ -35,8 +35,10 @@ impl Hasher for Fnv {
         self.0 = h;
     }
 }
-type FastMap<V> = HashMap<String, V, BuildHasherDefault<Fnv>>;
-type FastSet = HashSet<String, BuildHasherDefault<Fnv>>;
+/// String-keyed map with FNV hashing: lookups of short words dominate the model's time, and
+/// SipHash's DoS resistance buys nothing for tables built from the model's own vocabulary.
+pub(crate) type FastMap<V> = HashMap<String, V, BuildHasherDefault<Fnv>>;
+pub(crate) type FastSet = HashSet<String, BuildHasherDefault<Fnv>>;
 
 /// Where an entry comes from, reported in evidence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -6,6 +6,7 @@
 
 use crate::nlp::causal::is_movement_word;
 use crate::nlp::entities::round4;
+use crate::nlp::lexicon::FastMap;
 use crate::nlp::text::{is_stop_word, words};
 use crate::nlp::tokenize::{Token, tokenize};
 use serde::{Deserialize, Serialize};
@@ -376,7 +377,7 @@ struct Keyword {
 /// Topic keyword tables compiled to stem sequences keyed by their first stem.
 #[derive(Debug, Clone)]
 pub struct TopicTables {
-    by_first: HashMap<String, Vec<Keyword>>,
+    by_first: FastMap<Vec<Keyword>>,
     /// Display form per keyword index (the first listed surface form of its stems).
     displays: Vec<String>,
 }
@@ -398,7 +399,7 @@ fn stems_of(phrase: &str) -> Vec<String> {
 impl TopicTables {
     pub fn new() -> Self {
         let mut t = Self {
-            by_first: HashMap::new(),
+            by_first: FastMap::default(),
             displays: Vec::new(),
         };
         let mut seen: HashMap<(usize, Vec<String>), ()> = HashMap::new();
@@ -649,8 +650,9 @@ pub fn key_phrases(title: &str, body: &str) -> Vec<String> {
         words: usize,
         spellings: Vec<(String, u32)>,
     }
-    let mut agg: HashMap<String, Agg> = HashMap::new();
+    let mut agg: FastMap<Agg> = FastMap::default();
     let mut order = 0usize;
+    let (mut key, mut spelling) = (String::new(), String::new());
     for (text, weight) in [(title, 1.5), (body, 1.0)] {
         let ws = words(text);
         let lower: Vec<String> = ws.iter().map(|w| w.text.to_lowercase()).collect();
@@ -681,26 +683,44 @@ pub fn key_phrases(title: &str, body: &str) -> Vec<String> {
                 if ws[i + 1..i + n].iter().any(|w| w.boundary_before) {
                     continue;
                 }
-                let key = lower[i..i + n].join(" ");
-                let spelling = ws[i..i + n]
-                    .iter()
-                    .map(|w| w.text)
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let a = agg.entry(key).or_insert(Agg {
-                    weighted: 0.0,
-                    first_body: usize::MAX,
-                    first: order,
-                    words: n,
-                    spellings: Vec::new(),
-                });
+                // Candidates far outnumber distinct phrases: build the key in a reused buffer
+                // and allocate only for a phrase or spelling not seen before.
+                key.clear();
+                for (k, l) in lower[i..i + n].iter().enumerate() {
+                    if k > 0 {
+                        key.push(' ');
+                    }
+                    key.push_str(l);
+                }
+                spelling.clear();
+                for (k, w) in ws[i..i + n].iter().enumerate() {
+                    if k > 0 {
+                        spelling.push(' ');
+                    }
+                    spelling.push_str(w.text);
+                }
+                if !agg.contains_key(key.as_str()) {
+                    agg.insert(
+                        key.clone(),
+                        Agg {
+                            weighted: 0.0,
+                            first_body: usize::MAX,
+                            first: order,
+                            words: n,
+                            spellings: Vec::new(),
+                        },
+                    );
+                }
+                let Some(a) = agg.get_mut(key.as_str()) else {
+                    continue;
+                };
                 a.weighted += weight;
                 if weight == 1.0 {
                     a.first_body = a.first_body.min(order);
                 }
                 match a.spellings.iter_mut().find(|(s, _)| *s == spelling) {
                     Some((_, c)) => *c += 1,
-                    None => a.spellings.push((spelling, 1)),
+                    None => a.spellings.push((spelling.clone(), 1)),
                 }
             }
         }
