@@ -271,6 +271,21 @@ impl MarketPipeline {
         let _ = self.publisher.ask(FlushPublisher).await;
     }
 
+    /// What the liveness check watches: the mailboxes that carry data, and the actor threads.
+    pub fn liveness_inputs(
+        &self,
+    ) -> (
+        Vec<Box<dyn crate::systemd::Stage>>,
+        Vec<actix::ArbiterHandle>,
+    ) {
+        let stages: Vec<Box<dyn crate::systemd::Stage>> = vec![
+            Box::new(self.builder.depth().clone()),
+            Box::new(self.writer.depth().clone()),
+            Box::new(self.publisher.depth().clone()),
+        ];
+        (stages, self.arbiters.iter().map(|a| a.handle()).collect())
+    }
+
     pub fn stop_arbiters(&self) {
         for a in &self.arbiters {
             a.stop();

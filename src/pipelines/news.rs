@@ -24,6 +24,8 @@ pub struct NewsPipeline {
     crawlers: Vec<Addr<CrawlerActor>>,
     normalizer: Addr<NormalizerActor>,
     pub store: Arc<dyn DocumentStore>,
+    /// The active sources' names (the `source` label values of the crawl metrics).
+    pub sources: Vec<String>,
 }
 
 impl NewsPipeline {
@@ -74,6 +76,7 @@ impl NewsPipeline {
             crawl_on_start: true,
         };
         let mut crawlers = Vec::new();
+        let names = active.iter().map(|s| s.name.clone()).collect();
         for source in active {
             let name = source.name.clone();
             // Validated before anything starts: a source that cannot be crawled is a start error.
@@ -97,6 +100,7 @@ impl NewsPipeline {
             crawlers,
             normalizer,
             store,
+            sources: names,
         }))
     }
 
