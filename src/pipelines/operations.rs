@@ -27,15 +27,16 @@ pub(super) fn start(
         cfg.database.url.expose().to_string(),
         cfg.redis.url.expose().to_string(),
     ));
+    notifier.ready(&format!(
+        "running: {} symbols, {} news sources",
+        cfg.market.symbols.len(),
+        sources.len()
+    ));
+    // READY=1 first: systemd starts counting WatchdogSec from it.
     let (stages, arbiters) = market.liveness_inputs();
     actix_rt::spawn(crate::systemd::run_watchdog(
         stages,
         arbiters,
         notifier.clone(),
-    ));
-    notifier.ready(&format!(
-        "running: {} symbols, {} news sources",
-        cfg.market.symbols.len(),
-        sources.len()
     ));
 }
