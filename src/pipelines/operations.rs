@@ -27,6 +27,9 @@ pub(super) fn start(
         cfg.database.url.expose().to_string(),
         cfg.redis.url.expose().to_string(),
     ));
+    if let Some(n) = news {
+        actix_rt::spawn(telemetry::probes::run_news_counts(n.store.clone()));
+    }
     notifier.ready(&format!(
         "running: {} symbols, {} news sources",
         cfg.market.symbols.len(),

@@ -43,8 +43,9 @@ pub enum Values {
     Sources,
     /// The feed connections: "0", "1", ... one per `binance.max_streams_per_connection` symbols.
     Connections,
-    /// Known only once the component reports (a feed connection number, a retention policy, a
-    /// prediction horizon); bounded by configuration, but not registered ahead.
+    /// Known only once the component reports (a retention policy, a prediction horizon), or
+    /// without a meaningful value before its first event (a price); bounded by configuration,
+    /// but not registered ahead.
     Runtime,
 }
 
@@ -146,6 +147,13 @@ pub const CATALOGUE: &[MetricDef] = &[
         kind: Gauge,
         labels: &[("conn", Values::Connections)],
         help: "1 while the feed connection is up, per connection (0, 1, ... per 1024 streams).",
+    },
+    MetricDef {
+        name: "tradepipe_last_trade_price",
+        kind: Gauge,
+        labels: &[("symbol", Values::Runtime)],
+        help: "Price of the newest trade per symbol, in the quote asset (for display; the exact \
+               decimal is in PostgreSQL and Redis).",
     },
     MetricDef {
         name: "tradepipe_feed_lag_seconds",
@@ -337,6 +345,22 @@ pub const CATALOGUE: &[MetricDef] = &[
         help: "Raw pages normalized into articles, by outcome.",
     },
     MetricDef {
+        name: "tradepipe_news_raw_pages",
+        kind: Gauge,
+        labels: &[(
+            "status",
+            Values::Fixed(&["pending", "processing", "completed", "failed"]),
+        )],
+        help: "Crawled pages in the document store, by processing status (pending + processing \
+               is the normalization backlog).",
+    },
+    MetricDef {
+        name: "tradepipe_news_articles",
+        kind: Gauge,
+        labels: &[],
+        help: "Normalized articles in the document store.",
+    },
+    MetricDef {
         name: "tradepipe_normalize_seconds",
         kind: Histogram(SECONDS),
         labels: &[],
@@ -348,6 +372,15 @@ pub const CATALOGUE: &[MetricDef] = &[
         kind: Counter,
         labels: &[("outcome", Values::Fixed(&["completed", "failed"]))],
         help: "Articles analysed, by outcome.",
+    },
+    MetricDef {
+        name: "tradepipe_analysis_sentiment_total",
+        kind: Counter,
+        labels: &[(
+            "sentiment",
+            Values::Fixed(&["bullish", "bearish", "neutral"]),
+        )],
+        help: "Articles analysed, by overall sentiment.",
     },
     MetricDef {
         name: "tradepipe_analysis_backlog_articles",

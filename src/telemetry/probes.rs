@@ -53,6 +53,34 @@ pub async fn run(database_url: String, redis_url: String) {
     }
 }
 
+/// How often the news store is counted: a count is a scan, so less often than the pings.
+const NEWS_COUNT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Keeps the news backlog gauges (`tradepipe_news_raw_pages{status}`, `tradepipe_news_articles`)
+/// current until the process ends.
+pub async fn run_news_counts(store: std::sync::Arc<dyn crate::store::documents::DocumentStore>) {
+    let mut tick = tokio::time::interval(NEWS_COUNT_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match tokio::time::timeout(NEWS_COUNT_INTERVAL, store.counts()).await {
+            Ok(Ok(c)) => {
+                for (status, n) in [
+                    ("pending", c.raw_pending),
+                    ("processing", c.raw_processing),
+                    ("completed", c.raw_completed),
+                    ("failed", c.raw_failed),
+                ] {
+                    metrics::gauge!("tradepipe_news_raw_pages", "status" => status).set(n as f64);
+                }
+                metrics::gauge!("tradepipe_news_articles").set(c.articles as f64);
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "counting the news store failed"),
+            Err(_) => tracing::warn!("counting the news store timed out"),
+        }
+    }
+}
+
 /// Runs `probe` under the timeout; on success records its round trip in `histogram`.
 async fn timed<T, E>(
     histogram: &'static str,
