@@ -144,14 +144,14 @@ struct Tracked {
 /// when a task spawned on it does not run within the check's timeout.
 pub struct Liveness {
     stages: Vec<Tracked>,
-    arbiters: Vec<ArbiterHandle>,
+    arbiters: Vec<(&'static str, ArbiterHandle)>,
     stall_after: Duration,
 }
 
 impl Liveness {
     pub fn new(
         stages: Vec<Box<dyn Stage>>,
-        arbiters: Vec<ArbiterHandle>,
+        arbiters: Vec<(&'static str, ArbiterHandle)>,
         stall_after: Duration,
         now: Instant,
     ) -> Liveness {
@@ -184,26 +184,25 @@ impl Liveness {
         out
     }
 
-    /// How many arbiters did not run a spawned task within `within` (or are gone).
-    pub async fn unresponsive_arbiters(&self, within: Duration) -> usize {
+    /// The arbiters (actor threads) that did not run a spawned task within `within`, or are gone.
+    pub async fn unresponsive_arbiters(&self, within: Duration) -> Vec<&'static str> {
         let mut waits = Vec::new();
-        let mut gone = 0;
-        for a in &self.arbiters {
+        let mut silent = Vec::new();
+        for (name, a) in &self.arbiters {
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
             if a.spawn(async move {
                 let _ = tx.send(());
             }) {
-                waits.push(rx);
+                waits.push((*name, rx));
             } else {
-                gone += 1;
+                silent.push(*name);
             }
         }
         // One deadline for all: each waits at most what is left of `within`.
         let deadline = tokio::time::Instant::now() + within;
-        let mut silent = gone;
-        for rx in waits {
+        for (name, rx) in waits {
             if !matches!(tokio::time::timeout_at(deadline, rx).await, Ok(Ok(()))) {
-                silent += 1;
+                silent.push(name);
             }
         }
         silent
@@ -213,11 +212,12 @@ impl Liveness {
     pub async fn check(&mut self, within: Duration) -> Result<(), String> {
         let stalled = self.stalled(Instant::now());
         let stuck = self.unresponsive_arbiters(within).await;
-        match (stalled.is_empty(), stuck) {
-            (true, 0) => Ok(()),
-            _ => Err(format!(
-                "stalled mailboxes: {stalled:?}; unresponsive actor threads: {stuck}"
-            )),
+        if stalled.is_empty() && stuck.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "stalled mailboxes: {stalled:?}; unresponsive actor threads: {stuck:?}"
+            ))
         }
     }
 }
@@ -228,7 +228,7 @@ impl Liveness {
 /// pings for longer than the timeout and systemd restarts the daemon.
 pub async fn run_watchdog(
     stages: Vec<Box<dyn Stage>>,
-    arbiters: Vec<ArbiterHandle>,
+    arbiters: Vec<(&'static str, ArbiterHandle)>,
     notifier: std::sync::Arc<Notifier>,
 ) {
     let timeout = watchdog_timeout().filter(|_| notifier.enabled());
@@ -394,13 +394,20 @@ mod tests {
         });
         let l = Liveness::new(
             vec![],
-            vec![live.handle(), blocked.handle()],
+            vec![("live", live.handle()), ("blocked", blocked.handle())],
             Duration::from_secs(30),
             Instant::now(),
         );
-        assert_eq!(l.unresponsive_arbiters(Duration::from_millis(300)).await, 1);
+        assert_eq!(
+            l.unresponsive_arbiters(Duration::from_millis(300)).await,
+            vec!["blocked"]
+        );
         release.send(()).unwrap();
-        assert_eq!(l.unresponsive_arbiters(Duration::from_secs(30)).await, 0);
+        assert!(
+            l.unresponsive_arbiters(Duration::from_secs(30))
+                .await
+                .is_empty()
+        );
         live.stop();
         blocked.stop();
     }

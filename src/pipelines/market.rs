@@ -276,14 +276,25 @@ impl MarketPipeline {
         &self,
     ) -> (
         Vec<Box<dyn crate::systemd::Stage>>,
-        Vec<actix::ArbiterHandle>,
+        Vec<(&'static str, actix::ArbiterHandle)>,
     ) {
         let stages: Vec<Box<dyn crate::systemd::Stage>> = vec![
             Box::new(self.builder.depth().clone()),
             Box::new(self.writer.depth().clone()),
             Box::new(self.publisher.depth().clone()),
         ];
-        (stages, self.arbiters.iter().map(|a| a.handle()).collect())
+        // In the order `start` creates them.
+        let names = [
+            "feed_and_candle_builder",
+            "market_writer",
+            "redis_publisher",
+        ];
+        let arbiters = names
+            .into_iter()
+            .zip(&self.arbiters)
+            .map(|(n, a)| (n, a.handle()))
+            .collect();
+        (stages, arbiters)
     }
 
     pub fn stop_arbiters(&self) {

@@ -86,11 +86,12 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
         .context("starting the news pipeline")?;
     let news_store = news.as_ref().map(|n| n.store.clone());
     let notifier = Arc::new(crate::systemd::Notifier::from_env());
-    operations::start(&cfg, &market, news.as_ref(), notifier.clone());
+    let watchdog = operations::start(&cfg, &market, news.as_ref(), notifier.clone());
 
     let reason = wait_for_shutdown(&progress, &opts, news_store.as_deref(), &notifier).await?;
     tracing::info!(reason, "shutting down: stopping intake, draining, flushing");
     notifier.stopping(&format!("shutting down ({reason}): draining and flushing"));
+    watchdog.stop();
     let deadline = Duration::from_secs(cfg.shutdown.deadline_secs);
     let started = Instant::now();
     let flushed = tokio::time::timeout(deadline, async {

@@ -12,7 +12,7 @@ pub(super) fn start(
     market: &super::market::MarketPipeline,
     news: Option<&super::news::NewsPipeline>,
     notifier: Arc<crate::systemd::Notifier>,
-) {
+) -> Watchdog {
     let sources = news.map(|n| n.sources.clone()).unwrap_or_default();
     telemetry::catalogue::register_known(&telemetry::catalogue::KnownLabels {
         symbols: cfg.market.symbols.clone(),
@@ -37,9 +37,19 @@ pub(super) fn start(
     ));
     // READY=1 first: systemd starts counting WatchdogSec from it.
     let (stages, arbiters) = market.liveness_inputs();
-    actix_rt::spawn(crate::systemd::run_watchdog(
+    Watchdog(actix_rt::spawn(crate::systemd::run_watchdog(
         stages,
         arbiters,
         notifier.clone(),
-    ));
+    )))
+}
+
+/// The liveness watchdog task: stopped once shutdown begins, when stopping actor threads are
+/// expected and systemd no longer expects pings.
+pub(super) struct Watchdog(actix_rt::task::JoinHandle<()>);
+
+impl Watchdog {
+    pub(super) fn stop(&self) {
+        self.0.abort();
+    }
 }
