@@ -111,6 +111,9 @@ fn parse_watchdog(usec: Option<&str>, pid: Option<&str>, me: u32) -> Option<Dura
     (usec > 0).then(|| Duration::from_micros(usec))
 }
 
+/// What the liveness check watches: the stages, and the actor threads (arbiters) by name.
+pub type LivenessInputs = (Vec<Box<dyn Stage>>, Vec<(&'static str, ArbiterHandle)>);
+
 /// One stage of a pipeline as the liveness check sees it.
 pub trait Stage: Send {
     fn name(&self) -> &'static str;

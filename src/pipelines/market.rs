@@ -272,12 +272,7 @@ impl MarketPipeline {
     }
 
     /// What the liveness check watches: the mailboxes that carry data, and the actor threads.
-    pub fn liveness_inputs(
-        &self,
-    ) -> (
-        Vec<Box<dyn crate::systemd::Stage>>,
-        Vec<(&'static str, actix::ArbiterHandle)>,
-    ) {
+    pub fn liveness_inputs(&self) -> crate::systemd::LivenessInputs {
         let stages: Vec<Box<dyn crate::systemd::Stage>> = vec![
             Box::new(self.builder.depth().clone()),
             Box::new(self.writer.depth().clone()),
