@@ -59,3 +59,15 @@ ensure_services() {
   fi
   say "PostgreSQL and Redis answer"
 }
+
+# The operations tests (tests/operations.rs) run promtool and a Prometheus server of their own on a
+# free loopback port; Debian's `prometheus` package has both. Where installing it starts the
+# packaged service (a systemd host), that service is stopped again: nothing here needs it.
+ensure_test_tools() {
+  if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then return 0; fi
+  apt_install --no-install-recommends prometheus || return 1   # not its node exporter
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+  say "promtool and prometheus installed"
+}

@@ -11,4 +11,5 @@ pub mod nlp; // the analysis model: sentiment, entities, topics, causal signals 
 pub mod pipelines; // wiring: which actor feeds which
 pub mod predict; // per-symbol trend predictions from analysed news, scored against candles (pure)
 pub mod store; // PostgreSQL, Redis and the on-disk spool behind small traits
+pub mod systemd; // sd_notify (READY, STATUS, STOPPING) and the liveness watchdog
 pub mod telemetry; // tracing, metrics, /metrics /healthz /readyz

@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use tracing_subscriber::EnvFilter;
 
+pub mod catalogue; // every exported metric: name, type, labels, help, buckets
+pub mod probes; // PostgreSQL/Redis pings and process memory, for /metrics
+
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     #[error("log filter {0:?}: {1}")]
@@ -54,33 +57,27 @@ pub fn metrics_handle() -> Result<PrometheusHandle, TelemetryError> {
     if let Some(h) = PROMETHEUS.get() {
         return Ok(h.clone());
     }
-    // Histograms (aggregatable across instances) for everything but tick-to-publish latency,
-    // which is a summary: its p50/p99 are what the latency target is stated in.
-    let seconds = [
-        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-    ];
+    // Buckets from the catalogue: histograms (aggregatable across instances) for everything but
+    // tick-to-publish latency, which is a summary: its p50/p99 are what the latency target is
+    // stated in.
     let mut builder = PrometheusBuilder::new();
-    for name in [
-        "tradepipe_actor_handler_seconds",
-        "tradepipe_writer_flush_seconds",
-        "tradepipe_redis_pipeline_seconds",
-    ] {
-        builder = builder
-            .set_buckets_for_metric(Matcher::Full(name.into()), &seconds)
-            .map_err(|e| TelemetryError::Metrics(e.to_string()))?;
+    for m in catalogue::CATALOGUE {
+        if let catalogue::Kind::Histogram(buckets) = m.kind {
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full(m.name.into()), buckets)
+                .map_err(|e| TelemetryError::Metrics(e.to_string()))?;
+        }
     }
     let handle = builder
-        .set_buckets_for_metric(
-            Matcher::Full("tradepipe_writer_batch_ticks".into()),
-            &[
-                1.0, 10.0, 100.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 50000.0,
-            ],
-        )
-        .map_err(|e| TelemetryError::Metrics(e.to_string()))?
         .install_recorder()
         .map_err(|e| TelemetryError::Metrics(e.to_string()))?;
     let _ = PROMETHEUS.set(handle.clone());
-    describe_metrics();
+    catalogue::describe_all();
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    metrics::gauge!("process_start_time_seconds").set(started);
     Ok(PROMETHEUS.get().cloned().unwrap_or(handle))
 }
 
@@ -146,115 +143,4 @@ pub async fn serve_http(
             tracing::error!(error = %e, "HTTP listener stopped");
         }
     })
-}
-
-/// Help texts for the metrics, so `/metrics` documents itself (docs/metrics.md has the catalogue).
-fn describe_metrics() {
-    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(
-        "tradepipe_trades_received_total",
-        "Trades received from the exchange (live and backfilled), per symbol."
-    );
-    describe_counter!(
-        "tradepipe_trades_duplicate_total",
-        "Trades dropped because their id was already processed, per symbol."
-    );
-    describe_counter!(
-        "tradepipe_feed_messages_malformed_total",
-        "WebSocket messages that could not be parsed (logged and skipped)."
-    );
-    describe_counter!(
-        "tradepipe_feed_gaps_total",
-        "Trade-id gaps detected, per symbol."
-    );
-    describe_counter!(
-        "tradepipe_feed_backfilled_trades_total",
-        "Trades fetched over REST to fill gaps, per symbol."
-    );
-    describe_counter!(
-        "tradepipe_feed_gap_trades_unfilled_total",
-        "Trades in gaps that could not be backfilled, per symbol."
-    );
-    describe_counter!(
-        "tradepipe_feed_reconnects_total",
-        "WebSocket reconnects, by reason."
-    );
-    describe_gauge!(
-        "tradepipe_feed_connected",
-        "1 while the feed connection is up, per connection."
-    );
-    describe_gauge!(
-        "tradepipe_feed_lag_seconds",
-        Unit::Seconds,
-        "Wall clock minus the newest trade's exchange time."
-    );
-    describe_counter!(
-        "tradepipe_actor_messages_total",
-        "Messages handled, per actor."
-    );
-    describe_histogram!(
-        "tradepipe_actor_handler_seconds",
-        Unit::Seconds,
-        "Handler time per message, per actor."
-    );
-    describe_gauge!(
-        "tradepipe_actor_mailbox_depth",
-        "Messages sent to an actor and not yet handled."
-    );
-    describe_counter!(
-        "tradepipe_actor_restarts_total",
-        "Supervisor restarts, per actor."
-    );
-    describe_counter!(
-        "tradepipe_candles_closed_total",
-        "Candles closed, per interval."
-    );
-    describe_counter!(
-        "tradepipe_writer_rows_written_total",
-        "Rows written to PostgreSQL, per table."
-    );
-    describe_histogram!(
-        "tradepipe_writer_batch_ticks",
-        "Ticks per PostgreSQL transaction."
-    );
-    describe_histogram!(
-        "tradepipe_writer_flush_seconds",
-        Unit::Seconds,
-        "Time to write one batch to PostgreSQL."
-    );
-    describe_gauge!(
-        "tradepipe_writer_buffered_ticks",
-        "Ticks held in memory waiting for PostgreSQL."
-    );
-    describe_gauge!(
-        "tradepipe_spool_batches",
-        "Batches waiting in the on-disk spool."
-    );
-    describe_gauge!(
-        "tradepipe_spool_bytes",
-        Unit::Bytes,
-        "Bytes waiting in the on-disk spool."
-    );
-    describe_counter!(
-        "tradepipe_writer_errors_total",
-        "Failed PostgreSQL writes, by kind."
-    );
-    describe_counter!(
-        "tradepipe_redis_commands_total",
-        "Commands sent to Redis in pipelines."
-    );
-    describe_counter!(
-        "tradepipe_redis_unpublished_total",
-        "Updates not published because Redis was unavailable, by kind."
-    );
-    describe_histogram!(
-        "tradepipe_redis_pipeline_seconds",
-        Unit::Seconds,
-        "Round trip of one Redis pipeline."
-    );
-    describe_histogram!(
-        "tradepipe_tick_to_publish_seconds",
-        Unit::Seconds,
-        "From reading a trade off the socket to Redis acknowledging its PUBLISH."
-    );
 }

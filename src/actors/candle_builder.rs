@@ -7,6 +7,7 @@ use super::redis_publisher::{PublishBatch, RedisPublisherActor};
 use super::{HandlerTimer, Mailbox, MailboxDepth, count_restart};
 use crate::domain::{Candle, CandleBook, MarketBatch, Symbol, Trade};
 use actix::prelude::*;
+use rust_decimal::prelude::ToPrimitive;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -189,6 +190,13 @@ impl Handler<TradeBatch> for CandleBuilderActor {
         for sym in &touched {
             if let Some(book) = self.books.get(sym) {
                 book.open_candles(&mut candles);
+            }
+        }
+        // For dashboards only: the exact decimal goes to PostgreSQL and Redis.
+        for sym in &touched {
+            if let Some(t) = ticks.iter().rev().find(|t| &t.symbol == sym) {
+                metrics::gauge!("tradepipe_last_trade_price", "symbol" => sym.to_string())
+                    .set(t.price.to_f64().unwrap_or(f64::NAN));
             }
         }
         if let Some((t, _)) = self.clock {

@@ -18,7 +18,7 @@ pub mod sentiment;
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The consumer stopped for good (its arbiter is gone): nothing will ever read the message.
@@ -35,6 +35,8 @@ pub struct ActorGone(pub &'static str);
 pub struct MailboxDepth {
     actor: &'static str,
     depth: Arc<AtomicI64>,
+    /// Messages taken so far: the liveness check (`systemd.rs`) tells a busy actor from a stuck one.
+    taken: Arc<AtomicU64>,
     permits: Arc<tokio::sync::Semaphore>,
     capacity: usize,
 }
@@ -45,6 +47,7 @@ impl MailboxDepth {
         MailboxDepth {
             actor,
             depth: Arc::new(AtomicI64::new(0)),
+            taken: Arc::new(AtomicU64::new(0)),
             permits: Arc::new(tokio::sync::Semaphore::new(capacity)),
             capacity,
         }
@@ -62,12 +65,21 @@ impl MailboxDepth {
 
     /// Called by the actor when it takes a pushed message (of this weight) out of its mailbox.
     pub fn taken(&self, weight: usize) {
+        self.taken.fetch_add(1, Ordering::Relaxed);
         self.add(-1);
         self.permits.add_permits(self.weight(weight) as usize);
     }
 
     pub fn get(&self) -> i64 {
         self.depth.load(Ordering::Relaxed)
+    }
+
+    pub fn taken_total(&self) -> u64 {
+        self.taken.load(Ordering::Relaxed)
+    }
+
+    pub fn actor(&self) -> &'static str {
+        self.actor
     }
 }
 
@@ -102,6 +114,10 @@ impl<A: Actor> Mailbox<A> {
 
     pub fn addr(&self) -> &Addr<A> {
         &self.addr
+    }
+
+    pub fn depth(&self) -> &MailboxDepth {
+        &self.depth
     }
 
     /// Enqueues `msg`, waiting while the mailbox is full. actix's `try_send` refuses once the
@@ -196,7 +212,6 @@ pub fn count_restart(actor: &'static str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicU64;
 
     /// Handles `Work` slowly (each takes 20 ms of the actor's time) and can be told to stop.
     struct Slow {

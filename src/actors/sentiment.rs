@@ -13,6 +13,7 @@ use crate::config::AnalysisConfig;
 use crate::domain::Article;
 use crate::domain::prediction::AnalysisRecord;
 use crate::nlp::analysis::{Analysis, Analyzer};
+use crate::nlp::sentiment::Label;
 use crate::store::analysis::AnalysisStore;
 use crate::store::documents::DocError;
 use crate::store::redis_analysis::AnalysisPublisher;
@@ -170,6 +171,13 @@ async fn analyse_one(
             match store.complete_analysis(&record).await {
                 Ok(true) => {
                     metrics::counter!("tradepipe_analysis_results_total", "outcome" => "completed")
+                        .increment(1);
+                    let sentiment = match record.analysis.sentiment.label {
+                        Label::Bullish => "bullish",
+                        Label::Bearish => "bearish",
+                        Label::Neutral => "neutral",
+                    };
+                    metrics::counter!("tradepipe_analysis_sentiment_total", "sentiment" => sentiment)
                         .increment(1);
                     if let Err(e) = publisher.article_analyzed(&article, &record).await {
                         metrics::counter!("tradepipe_redis_unpublished_total", "kind" => "article")

@@ -271,6 +271,27 @@ impl MarketPipeline {
         let _ = self.publisher.ask(FlushPublisher).await;
     }
 
+    /// What the liveness check watches: the mailboxes that carry data, and the actor threads.
+    pub fn liveness_inputs(&self) -> crate::systemd::LivenessInputs {
+        let stages: Vec<Box<dyn crate::systemd::Stage>> = vec![
+            Box::new(self.builder.depth().clone()),
+            Box::new(self.writer.depth().clone()),
+            Box::new(self.publisher.depth().clone()),
+        ];
+        // In the order `start` creates them.
+        let names = [
+            "feed_and_candle_builder",
+            "market_writer",
+            "redis_publisher",
+        ];
+        let arbiters = names
+            .into_iter()
+            .zip(&self.arbiters)
+            .map(|(n, a)| (n, a.handle()))
+            .collect();
+        (stages, arbiters)
+    }
+
     pub fn stop_arbiters(&self) {
         for a in &self.arbiters {
             a.stop();

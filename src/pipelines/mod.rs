@@ -5,6 +5,7 @@
 pub mod analysis;
 pub mod market;
 pub mod news;
+mod operations;
 
 use crate::config::Config;
 use crate::store::WriteStats;
@@ -93,9 +94,13 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    let notifier = Arc::new(crate::systemd::Notifier::from_env());
+    let watchdog = operations::start(&cfg, &market, news.as_ref(), notifier.clone());
 
-    let reason = wait_for_shutdown(&progress, &opts, news_store.as_deref()).await?;
+    let reason = wait_for_shutdown(&progress, &opts, news_store.as_deref(), &notifier).await?;
     tracing::info!(reason, "shutting down: stopping intake, draining, flushing");
+    notifier.stopping(&format!("shutting down ({reason}): draining and flushing"));
+    watchdog.stop();
     let deadline = Duration::from_secs(cfg.shutdown.deadline_secs);
     let started = Instant::now();
     let flushed = tokio::time::timeout(deadline, async {
@@ -130,11 +135,13 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Waits for SIGINT/SIGTERM (or the `--exit-after-trades` goal), printing the progress line.
+/// Waits for SIGINT/SIGTERM (or the `--exit-after-trades` goal), printing the progress line and
+/// sending it to systemd as STATUS=.
 async fn wait_for_shutdown(
     progress: &Progress,
     opts: &RunOptions,
     news: Option<&dyn crate::store::analysis::FullDocumentStore>,
+    notifier: &crate::systemd::Notifier,
 ) -> anyhow::Result<&'static str> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -143,6 +150,7 @@ async fn wait_for_shutdown(
     let started = Instant::now();
     let mut last_print = Instant::now();
     let mut last_written = 0u64;
+    let (mut last_status, mut status_written) = (Instant::now(), 0u64);
     loop {
         tokio::select! {
             _ = term.recv() => return Ok("SIGTERM"),
@@ -151,6 +159,11 @@ async fn wait_for_shutdown(
                 let written = progress.ticks_written.load(Ordering::Relaxed);
                 if opts.exit_after_trades.is_some_and(|n| written >= n) {
                     return Ok("--exit-after-trades reached");
+                }
+                if notifier.enabled() && last_status.elapsed() >= STATUS_EVERY {
+                    let rate = (written - status_written) as f64 / last_status.elapsed().as_secs_f64();
+                    notifier.status(&summary(progress, rate as u64));
+                    (last_status, status_written) = (Instant::now(), written);
                 }
                 if opts.progress && last_print.elapsed() >= Duration::from_secs(2) {
                     let rate = (written - last_written) as f64 / last_print.elapsed().as_secs_f64();
@@ -177,6 +190,31 @@ async fn wait_for_shutdown(
     }
 }
 
+/// How often systemd's STATUS= is refreshed (`systemctl status` shows the latest).
+const STATUS_EVERY: Duration = Duration::from_secs(5);
+
+/// The progress line without its padding, for STATUS=.
+fn summary(p: &Progress, rate: u64) -> String {
+    format!(
+        "trades written {} ({rate}/s), candle upserts {}, newest trade lag {}",
+        p.ticks_written.load(Ordering::Relaxed),
+        p.candles_written.load(Ordering::Relaxed),
+        newest_trade_lag(p)
+    )
+}
+
+fn newest_trade_lag(p: &Progress) -> String {
+    let newest = p.newest_trade_ms.load(Ordering::Relaxed);
+    if newest > 0 {
+        format!(
+            "{:.1}s",
+            (chrono::Utc::now().timestamp_millis() - newest) as f64 / 1000.0
+        )
+    } else {
+        "-".into()
+    }
+}
+
 fn print_progress(p: &Progress, started: Instant, rate: u64, last: bool) {
     if last {
         let span =
@@ -190,15 +228,7 @@ fn print_progress(p: &Progress, started: Instant, rate: u64, last: bool) {
             );
         }
     }
-    let newest = p.newest_trade_ms.load(Ordering::Relaxed);
-    let lag = if newest > 0 {
-        format!(
-            "{:.1}s",
-            (chrono::Utc::now().timestamp_millis() - newest) as f64 / 1000.0
-        )
-    } else {
-        "-".into()
-    };
+    let lag = newest_trade_lag(p);
     eprintln!(
         "{} [{:>6.1}s] trades written {:>9} ({rate:>7}/s)  candle upserts {:>7}  newest trade lag {lag}",
         if last { "done" } else { "    " },

@@ -26,6 +26,8 @@ pub struct NewsPipeline {
     normalizer: Addr<NormalizerActor>,
     /// The document store, news and analysis views (the analysis pipeline runs on it).
     pub store: Arc<dyn FullDocumentStore>,
+    /// The active sources' names (the `source` label values of the crawl metrics).
+    pub sources: Vec<String>,
 }
 
 impl NewsPipeline {
@@ -76,6 +78,7 @@ impl NewsPipeline {
             crawl_on_start: true,
         };
         let mut crawlers = Vec::new();
+        let names = active.iter().map(|s| s.name.clone()).collect();
         for source in active {
             let name = source.name.clone();
             // Validated before anything starts: a source that cannot be crawled is a start error.
@@ -99,6 +102,7 @@ impl NewsPipeline {
             crawlers,
             normalizer,
             store,
+            sources: names,
         }))
     }
 
