@@ -221,10 +221,14 @@ pub fn intern_symbol(s: &str) -> Symbol {
 /// Writes `d` the way Binance does: at least 8 decimals, more only if the value needs them (so no
 /// digit is ever lost).
 pub fn write_wire_decimal(out: &mut String, d: &Decimal) {
+    let _ = write!(out, "{d}");
+    // Padded by hand: rust_decimal's `{:.8}` renders into a 32-character buffer and panics when
+    // the integer digits plus 8 decimals do not fit (found by fuzzing: a 28-digit price).
     if d.scale() < WIRE_SCALE {
-        let _ = write!(out, "{d:.8}");
-    } else {
-        let _ = write!(out, "{d}");
+        if d.scale() == 0 {
+            out.push('.');
+        }
+        out.extend(std::iter::repeat_n('0', (WIRE_SCALE - d.scale()) as usize));
     }
 }
 
@@ -644,6 +648,27 @@ mod tests {
             ]
         );
         assert!(split_streams(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn wire_decimals_pad_to_eight_places_whatever_the_magnitude() {
+        let wire = |s: &str| {
+            let mut out = String::new();
+            write_wire_decimal(&mut out, &dec(s));
+            out
+        };
+        assert_eq!(wire("61837.63"), "61837.63000000");
+        assert_eq!(wire("5"), "5.00000000");
+        assert_eq!(wire("0.000000001"), "0.000000001");
+        assert_eq!(wire("-1.5"), "-1.50000000");
+        // Used to panic inside rust_decimal's formatter (`{:.8}` overflows its buffer).
+        let huge = dec("2650111111111111111111111111.01"); // rounded to fit 96 bits
+        let mut out = String::new();
+        write_wire_decimal(&mut out, &huge);
+        assert_eq!(out, "2650111111111111111111111111.00000000");
+        assert_eq!(dec(&out), huge);
+        let max = Decimal::MAX.to_string();
+        assert_eq!(wire(&max), format!("{max}.00000000"));
     }
 
     #[test]
