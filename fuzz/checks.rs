@@ -1,6 +1,7 @@
 //! What each fuzz target checks, shared by the fuzz targets (fuzz/fuzz_targets) and the
 //! regression test that replays committed inputs (tests/fuzz_regressions.rs), so a crash found
 //! by the fuzzer fails the ordinary test suite in exactly the same way.
+#![allow(dead_code)] // each fuzz target uses one of these
 
 use std::path::PathBuf;
 use tradepipe::exchange::binance::{StreamEvent, parse_stream_message, trade_message_json};
