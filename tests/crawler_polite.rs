@@ -386,6 +386,10 @@ async fn crawler_stores_each_page_once_politely_and_then_nothing_new() {
                     assert!(raw.raw_html.is_empty());
                     expected += 1;
                 }
+                EntryKind::SlowLoris
+                | EntryKind::Endless
+                | EntryKind::GzipBomb
+                | EntryKind::DeepNesting => panic!("fault pages are not served here"),
                 EntryKind::Page | EntryKind::Redirect | EntryKind::Malformed => {
                     let raw = raw.unwrap_or_else(|| panic!("{} not stored", e.path));
                     assert_eq!(raw.processing_status, ProcessingStatus::Pending);

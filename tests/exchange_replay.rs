@@ -31,6 +31,7 @@ fn args(files: &[&str]) -> ReplayArgs {
         loops: 1,
         symbol: None,
         ping_interval_secs: 20,
+        faults: Default::default(),
     }
 }
 

@@ -6,23 +6,11 @@
 
 mod support;
 
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use support::*;
 use tradepipe::news::server::{EntryKind, NewsServerConfig};
-
-async fn raw_status_counts(pool: &PgPool) -> HashMap<String, i64> {
-    sqlx::query("SELECT processing_status, count(*) FROM content.raw_articles GROUP BY 1")
-        .fetch_all(pool)
-        .await
-        .map(|rows| {
-            rows.into_iter()
-                .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[sqlx::test(migrations = false)]
 async fn two_instances_and_a_kill_9_crawl_every_article_exactly_once(pool: PgPool) {
@@ -90,22 +78,7 @@ async fn two_instances_and_a_kill_9_crawl_every_article_exactly_once(pool: PgPoo
     let mut b = env_b.start(&[]);
     let mut a = env_a.start(&[]);
 
-    // Done when every fetchable page is stored and nothing is left pending or in progress.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let counts = loop {
-        let c = raw_status_counts(&pool).await;
-        let total: i64 = c.values().sum();
-        let open =
-            c.get("PENDING").copied().unwrap_or(0) + c.get("PROCESSING").copied().unwrap_or(0);
-        if total >= fetchable && open == 0 {
-            break c;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "crawl did not finish: {c:?}, expected {fetchable} pages"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let counts = wait_for_crawl(&pool, fetchable, Duration::from_secs(180)).await;
     assert!(a.terminate(Duration::from_secs(30)).success());
     assert!(b.terminate(Duration::from_secs(30)).success());
 

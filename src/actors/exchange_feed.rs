@@ -17,10 +17,24 @@ use rand::Rng;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use tokio_util::sync::CancellationToken;
 
 const ACTOR: &str = "exchange_feed";
+
+/// Largest WebSocket message (and frame) the feed accepts. A Binance trade message is about 250
+/// bytes; without a bound a broken or hostile peer could make the daemon buffer tungstenite's
+/// default of 64 MiB per message. A larger frame is rejected before its payload is read; the
+/// connection cannot continue after it, so the feed reconnects and backfills.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES))
+}
 
 /// Stop reading from the exchange (shutdown). Answered once the last batch read was handed on.
 #[derive(Message)]
@@ -159,7 +173,11 @@ impl FeedSession {
             tracing::info!(conn = self.conn, url = %url, streams = streams.len(), "connecting to the exchange");
             let ended = match tokio::time::timeout(
                 Duration::from_secs(10),
-                tokio_tungstenite::connect_async(url.as_str()),
+                tokio_tungstenite::connect_async_with_config(
+                    url.as_str(),
+                    Some(ws_config()),
+                    false,
+                ),
             )
             .await
             {
@@ -249,10 +267,7 @@ impl FeedSession {
             let mut next = match first {
                 Err(_) => return Ended::Reconnect("stalled"),
                 Ok(None) => return Ended::Reconnect("closed"),
-                Ok(Some(Err(e))) => {
-                    tracing::warn!(conn = self.conn, error = %e, "WebSocket error");
-                    return Ended::Reconnect("error");
-                }
+                Ok(Some(Err(e))) => return self.read_failed(&e),
                 Ok(Some(Ok(m))) => Some(m),
             };
             let mut ending = None;
@@ -296,8 +311,7 @@ impl FeedSession {
                 next = match read.next().now_or_never() {
                     Some(Some(Ok(m))) => Some(m),
                     Some(Some(Err(e))) => {
-                        tracing::warn!(conn = self.conn, error = %e, "WebSocket error");
-                        ending = Some(Ended::Reconnect("error"));
+                        ending = Some(self.read_failed(&e));
                         None
                     }
                     Some(None) => {
@@ -317,6 +331,28 @@ impl FeedSession {
                 return ended;
             }
         }
+    }
+
+    /// A read error ends the connection. Frames the peer should never have sent (over
+    /// [`MAX_MESSAGE_BYTES`], a text frame that is not UTF-8, a protocol violation) are counted as
+    /// malformed messages too: the reconnect and backfill lose nothing, but an operator should
+    /// see that the exchange sent garbage.
+    fn read_failed(&self, e: &WsError) -> Ended {
+        let reason = match e {
+            WsError::Capacity(_) => "message_too_large",
+            WsError::Utf8(_) => "malformed_frame",
+            // A peer that vanished without a close frame is a drop, not garbage.
+            WsError::Protocol(p) if *p != ProtocolError::ResetWithoutClosingHandshake => {
+                "malformed_frame"
+            }
+            _ => {
+                tracing::warn!(conn = self.conn, error = %e, "WebSocket error");
+                return Ended::Reconnect("error");
+            }
+        };
+        metrics::counter!("tradepipe_feed_messages_malformed_total").increment(1);
+        tracing::warn!(conn = self.conn, error = %e, reason, limit_bytes = MAX_MESSAGE_BYTES, "exchange sent an unreadable frame; reconnecting (the gap is backfilled)");
+        Ended::Reconnect(reason)
     }
 
     /// One text frame: a trade is checked against the last id of its symbol (duplicates dropped,

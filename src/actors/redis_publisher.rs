@@ -1,7 +1,9 @@
 //! RedisPublisherActor: live prices, tick streams, candles and the volume leaderboard on Redis.
 //! Open-candle updates are throttled per candle; closed candles go out once. If Redis is away,
 //! the PostgreSQL path is never slowed: updates are counted as unpublished and dropped (pub/sub
-//! is at-most-once by nature) and the connection is retried on a timer.
+//! is at-most-once by nature) and the connection is retried on a timer: a PING every
+//! `retry_interval_ms` while Redis is marked down, so readiness comes back with Redis even when
+//! no update is flowing (a quiet market, a finished replay).
 
 use super::{HandlerTimer, MailboxDepth, count_restart};
 use crate::config::RedisConfig;
@@ -77,6 +79,8 @@ pub struct RedisPublisherActor {
     keys: RedisKeys,
     sink: Option<RedisSink>,
     connecting: bool,
+    /// A health probe (PING) is in flight.
+    probing: bool,
     down_until: Option<Instant>,
     throttle: HashMap<(Symbol, Interval), Throttled>,
     volume: HashMap<Symbol, Rolling24h>,
@@ -99,6 +103,7 @@ impl RedisPublisherActor {
             keys,
             sink: None,
             connecting: false,
+            probing: false,
             down_until: None,
             throttle: HashMap::new(),
             volume: HashMap::new(),
@@ -143,6 +148,37 @@ impl RedisPublisherActor {
                     }
                 }),
         );
+    }
+
+    /// While Redis is marked down and its retry time has come, PINGs it (or connects, when
+    /// there is no connection yet): a success is what makes the daemon ready again when no
+    /// update would otherwise try.
+    fn probe(&mut self, ctx: &mut Context<Self>) {
+        let Some(until) = self.down_until else {
+            return;
+        };
+        if self.probing || self.connecting || Instant::now() < until {
+            return;
+        }
+        let Some(sink) = &self.sink else {
+            self.connect(ctx);
+            return;
+        };
+        self.probing = true;
+        ctx.spawn(sink.ping().into_actor(self).map(|res, act, _ctx| {
+            act.probing = false;
+            match res {
+                Ok(()) => {
+                    tracing::info!(redis = %act.cfg.url, "Redis answers again");
+                    act.down_until = None;
+                    Health::set(&act.health.redis, true);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "Redis still unavailable");
+                    act.mark_down();
+                }
+            }
+        }));
     }
 
     fn mark_down(&mut self) {
@@ -311,6 +347,8 @@ impl Actor for RedisPublisherActor {
                 ctx.wait(f);
             }
         });
+        let retry = Duration::from_millis(self.cfg.retry_interval_ms.max(10));
+        ctx.run_interval(retry, |act, ctx| act.probe(ctx));
         ctx.run_interval(Duration::from_secs(1800), |act, ctx| {
             if !act.symbols.is_empty() {
                 ctx.notify(CacheSymbols(act.symbols.clone()));

@@ -160,10 +160,33 @@ fn trade_from_wire(m: &WireMsg<'_>, raw: &[u8]) -> Result<Trade, WireError> {
         time_ms,
         is_buyer_maker,
     })
+    .and_then(|t| checked_notional(t, raw))
 }
 
-/// Parses a price or quantity; Binance never reports a zero or negative one, so such a value
-/// means the message is corrupt and must not reach the candles.
+/// The largest price or quantity accepted (1e15). Binance's price and lot filters stay many
+/// orders of magnitude below; a value near `Decimal::MAX` can only be corrupt.
+const MAX_WIRE_VALUE: Decimal = Decimal::from_parts(0xA4C6_8000, 0x0003_8D7E, 0, false, 0);
+/// The largest price × quantity of one trade accepted (1e18): candles sum it over up to a week,
+/// and `Decimal` arithmetic panics on overflow, so a hostile trade must not get near it.
+const MAX_NOTIONAL: Decimal = Decimal::from_parts(0xA764_0000, 0x0DE0_B6B3, 0, false, 0);
+
+/// Rejects a trade whose notional (price × qty) could overflow the candles' sums. Found by
+/// fuzzing the parser: it accepted a 28-digit price, and a few dozen such trades in one candle
+/// overflow its quote volume, which panics.
+fn checked_notional(t: Trade, raw: &[u8]) -> Result<Trade, WireError> {
+    match t.price.checked_mul(t.qty) {
+        Some(n) if n <= MAX_NOTIONAL => Ok(t),
+        _ => Err(WireError::BadValue {
+            field: "q",
+            reason: "price x quantity is implausibly large",
+            excerpt: excerpt(raw),
+        }),
+    }
+}
+
+/// Parses a price or quantity; Binance never reports a zero or negative one (or one above
+/// [`MAX_WIRE_VALUE`]), so such a value means the message is corrupt and must not reach the
+/// candles.
 fn positive_decimal(field: &'static str, s: &str, raw: &[u8]) -> Result<Decimal, WireError> {
     let d = Decimal::from_str(s).map_err(|_| WireError::BadDecimal {
         field,
@@ -174,6 +197,13 @@ fn positive_decimal(field: &'static str, s: &str, raw: &[u8]) -> Result<Decimal,
         return Err(WireError::BadValue {
             field,
             reason: "must be positive",
+            excerpt: excerpt(raw),
+        });
+    }
+    if d > MAX_WIRE_VALUE {
+        return Err(WireError::BadValue {
+            field,
+            reason: "implausibly large (over 1e15)",
             excerpt: excerpt(raw),
         });
     }
@@ -221,10 +251,14 @@ pub fn intern_symbol(s: &str) -> Symbol {
 /// Writes `d` the way Binance does: at least 8 decimals, more only if the value needs them (so no
 /// digit is ever lost).
 pub fn write_wire_decimal(out: &mut String, d: &Decimal) {
+    let _ = write!(out, "{d}");
+    // Padded by hand: rust_decimal's `{:.8}` renders into a 32-character buffer and panics when
+    // the integer digits plus 8 decimals do not fit (found by fuzzing: a 28-digit price).
     if d.scale() < WIRE_SCALE {
-        let _ = write!(out, "{d:.8}");
-    } else {
-        let _ = write!(out, "{d}");
+        if d.scale() == 0 {
+            out.push('.');
+        }
+        out.extend(std::iter::repeat_n('0', (WIRE_SCALE - d.scale()) as usize));
     }
 }
 
@@ -326,6 +360,7 @@ pub fn parse_historical_trades(symbol: &str, body: &[u8]) -> Result<Vec<Trade>, 
                 time_ms: r.time,
                 is_buyer_maker: r.is_buyer_maker,
             })
+            .and_then(|t| checked_notional(t, body))
         })
         .collect()
 }
@@ -644,6 +679,52 @@ mod tests {
             ]
         );
         assert!(split_streams(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn implausibly_large_prices_and_notionals_are_malformed() {
+        assert_eq!(MAX_WIRE_VALUE, dec("1000000000000000"));
+        assert_eq!(MAX_NOTIONAL, dec("1000000000000000000"));
+        let msg = |p: &str, q: &str| {
+            format!(
+                r#"{{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"{p}","q":"{q}","T":1,"m":true,"M":true}}"#
+            )
+        };
+        assert!(parse_stream_message(msg("61837.63", "9000").as_bytes()).is_ok());
+        for (p, q) in [
+            ("2650111111111111111111111111.01", "0.5"), // would overflow a candle's sums
+            ("1000000000000001", "1"),
+            ("900000000000000", "900000000000000"), // each allowed, the product not
+        ] {
+            assert!(
+                matches!(
+                    parse_stream_message(msg(p, q).as_bytes()),
+                    Err(WireError::BadValue { .. })
+                ),
+                "{p} x {q}"
+            );
+        }
+    }
+
+    #[test]
+    fn wire_decimals_pad_to_eight_places_whatever_the_magnitude() {
+        let wire = |s: &str| {
+            let mut out = String::new();
+            write_wire_decimal(&mut out, &dec(s));
+            out
+        };
+        assert_eq!(wire("61837.63"), "61837.63000000");
+        assert_eq!(wire("5"), "5.00000000");
+        assert_eq!(wire("0.000000001"), "0.000000001");
+        assert_eq!(wire("-1.5"), "-1.50000000");
+        // Used to panic inside rust_decimal's formatter (`{:.8}` overflows its buffer).
+        let huge = dec("2650111111111111111111111111.01"); // rounded to fit 96 bits
+        let mut out = String::new();
+        write_wire_decimal(&mut out, &huge);
+        assert_eq!(out, "2650111111111111111111111111.00000000");
+        assert_eq!(dec(&out), huge);
+        let max = Decimal::MAX.to_string();
+        assert_eq!(wire(&max), format!("{max}.00000000"));
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //! miss trades it must then backfill over REST. REST only ever shows trades the tape has already
 //! passed. The tape waits for the first client before it starts; in `--max` mode it also pauses
 //! while nobody is connected (there is no reader to go "as fast as").
+//!
+//! For the fault suite it can also misbehave the way a real peer sometimes does ([`ReplayFaults`]):
+//! stall a connection (open, silent, no pings), and slip malformed or oversized frames between
+//! the trades.
 
 use super::binance::{self, write_wire_decimal};
 use super::trades_file::{self, TradesFileError};
@@ -75,6 +79,81 @@ pub struct ReplayArgs {
     /// Seconds between WebSocket Ping frames (Binance: 20).
     #[arg(long, default_value_t = 20)]
     pub ping_interval_secs: u64,
+    #[command(flatten)]
+    pub faults: ReplayFaults,
+}
+
+/// Misbehaviour on purpose, per WebSocket connection (all off by default). Trades a stalled
+/// connection never delivers have still "happened": they are on REST, as after a drop.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReplayFaults {
+    /// After this many trade messages, the connection goes silent: it stays open but sends
+    /// nothing more, not even pings, until the client gives up on it.
+    #[arg(long, value_name = "N")]
+    pub stall_after: Option<u64>,
+    /// After every N trade messages, also send one malformed message (cycling through
+    /// truncated JSON, wrong shapes, bad numbers, deep nesting and invalid UTF-8 in a binary
+    /// frame). None of them is a trade, so nothing on the tape is lost.
+    #[arg(long, value_name = "N")]
+    pub malformed_every: Option<u64>,
+    /// After every N trade messages, also send one text frame of `--oversized-bytes`.
+    #[arg(long, value_name = "N")]
+    pub oversized_every: Option<u64>,
+    /// Size of the frames sent by `--oversized-every`.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub oversized_bytes: usize,
+}
+
+impl Default for ReplayFaults {
+    fn default() -> Self {
+        ReplayFaults {
+            stall_after: None,
+            malformed_every: None,
+            oversized_every: None,
+            oversized_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// The malformed messages of `--malformed-every`, in the order they are sent (cycling). Text
+/// unless marked binary. Each must fail to parse: a message that parsed as a trade would change
+/// the answer the tests check against.
+fn malformed_message(k: u64) -> Message {
+    const TEXT: [&str; 9] = [
+        r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":"#,
+        "not json at all",
+        r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"abc","q":"1","T":1,"m":true,"M":true}}"#,
+        r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","p":"1","q":"1"}}"#,
+        r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"-5","q":"1","T":1,"m":true,"M":true}}"#,
+        r#"{"stream":"btcusdt@trade","data":{"e":"depthUpdate","E":1,"s":"BTCUSDT"}}"#,
+        r#"{"stream":"ethusdt@trade","data":{"e":"trade","E":1,"s":"ETH USDT!","t":1,"p":"1","q":"1","T":1,"m":true,"M":true}}"#,
+        r#"{"stream":"ethusdt@trade","data":{"e":"trade","E":1,"s":"ETHUSDT","t":99999999999999999999999,"p":"1","q":"1","T":1,"m":true}}"#,
+        r#"{"error":{"code":-1,"msg":"injected"}}"#,
+    ];
+    let n = TEXT.len() as u64 + 2;
+    match k % n {
+        i if i < TEXT.len() as u64 => Message::Text(Utf8Bytes::from_static(TEXT[i as usize])),
+        i if i == TEXT.len() as u64 => {
+            // Nesting far deeper than any JSON parser's recursion limit.
+            let mut s = "[".repeat(100_000);
+            s.push_str(&"]".repeat(100_000));
+            Message::Text(s.into())
+        }
+        _ => Message::Binary(Bytes::from_static(
+            b"\xff\xfe{\"e\":\"trade\",\"s\":\"BTC\x80USDT\"}\xc3\x28",
+        )),
+    }
+}
+
+/// A JSON-looking text frame of about `bytes` bytes (`--oversized-every`).
+fn oversized_message(bytes: usize) -> Message {
+    const HEAD: &str = r#"{"stream":"btcusdt@trade","data":{"e":"trade","pad":""#;
+    let mut s = String::with_capacity(bytes.max(HEAD.len() + 3));
+    s.push_str(HEAD);
+    let fill = bytes.saturating_sub(HEAD.len() + 3);
+    s.extend(std::iter::repeat_n('x', fill));
+    s.push_str("\"}}");
+    Message::Text(s.into())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +193,12 @@ pub struct ReplayStats {
     pub connections: AtomicU64,
     /// Tape position: trades that have "happened".
     pub cursor: AtomicU64,
+    /// Connections stalled by `--stall-after`.
+    pub stalls: AtomicU64,
+    /// Messages sent by `--malformed-every`.
+    pub malformed: AtomicU64,
+    /// Frames sent by `--oversized-every`.
+    pub oversized: AtomicU64,
 }
 
 /// One symbol's trades in id order, plus what REST needs about them.
@@ -330,6 +415,7 @@ struct Shared {
     stats: Arc<ReplayStats>,
     register: mpsc::UnboundedSender<Subscriber>,
     ping_every: Duration,
+    faults: ReplayFaults,
     cancel: CancellationToken,
 }
 
@@ -391,6 +477,12 @@ fn validate(args: &ReplayArgs) -> Result<Option<f64>, ReplayError> {
     if args.loops == 0 {
         return Err(ReplayError::Args("--loop must be at least 1".into()));
     }
+    let f = &args.faults;
+    if [f.stall_after, f.malformed_every, f.oversized_every].contains(&Some(0)) {
+        return Err(ReplayError::Args(
+            "--stall-after, --malformed-every and --oversized-every must be at least 1".into(),
+        ));
+    }
     if args.ping_interval_secs == 0 {
         return Err(ReplayError::Args(
             "--ping-interval-secs must be at least 1".into(),
@@ -451,6 +543,7 @@ pub async fn start(args: ReplayArgs) -> Result<ReplayServer, ReplayError> {
         stats: stats.clone(),
         register,
         ping_every: Duration::from_secs(args.ping_interval_secs),
+        faults: args.faults.clone(),
         cancel: cancel.clone(),
     });
     let driver = tokio::spawn(drive(
@@ -730,6 +823,11 @@ async fn connection(shared: Arc<Shared>, mut socket: WebSocket, wants: Vec<bool>
     tracing::info!(conn, combined, "replay: client connected");
     let mut ping = tokio::time::interval_at(Instant::now() + shared.ping_every, shared.ping_every);
     let mut buf = String::with_capacity(256);
+    let faults = &shared.faults;
+    // Trade messages sent on this connection, and whether `--stall-after` silenced it.
+    let mut sent = 0u64;
+    let mut stalled = false;
+    let every = |n: Option<u64>, sent: u64| n.is_some_and(|n| sent.is_multiple_of(n));
     let reason = loop {
         tokio::select! {
             biased;
@@ -750,13 +848,39 @@ async fn connection(shared: Arc<Shared>, mut socket: WebSocket, wants: Vec<bool>
                     for pos in positions {
                         buf.clear();
                         shared.tape.render_into(&mut buf, pos, combined);
-                        if socket.feed(Message::Text(Utf8Bytes::from(buf.as_str()))).await.is_err() {
-                            failed = true;
+                        let mut out = vec![Message::Text(Utf8Bytes::from(buf.as_str()))];
+                        sent += 1;
+                        if every(faults.malformed_every, sent) {
+                            let k = shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                            out.push(malformed_message(k));
+                        }
+                        if every(faults.oversized_every, sent) {
+                            shared.stats.oversized.fetch_add(1, Ordering::Relaxed);
+                            out.push(oversized_message(faults.oversized_bytes));
+                        }
+                        for m in out {
+                            if socket.feed(m).await.is_err() {
+                                failed = true;
+                                break;
+                            }
+                        }
+                        if failed {
+                            break;
+                        }
+                        if faults.stall_after.is_some_and(|n| sent >= n) {
+                            // The rest of this batch, and everything after, is never sent here.
+                            stalled = true;
                             break;
                         }
                     }
                     if failed || socket.flush().await.is_err() {
                         break "send failed";
+                    }
+                    if stalled {
+                        shared.stats.stalls.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(conn, sent, "replay: connection stalled (--stall-after)");
+                        rx.close();
+                        feed_open = false;
                     }
                 }
                 Some(Outgoing::Drop) => {
@@ -765,7 +889,7 @@ async fn connection(shared: Arc<Shared>, mut socket: WebSocket, wants: Vec<bool>
                 }
                 None => feed_open = false,
             },
-            _ = ping.tick() => {
+            _ = ping.tick(), if !stalled => {
                 let payload = Bytes::from(now_ms().to_string());
                 if socket.send(Message::Ping(payload)).await.is_err() {
                     break "ping failed";

@@ -18,6 +18,13 @@
 //! - `/<s>/articles/malformed` has invalid UTF-8 bytes and thousands of unclosed nested tags
 //!   (in the same source as the redirect).
 //!
+//! With `--fault-pages` ([`FaultPages`], for the fault suite) `local-1` also lists pages that
+//! attack the crawler: `/local-1/articles/slow-loris` trickles one byte per second,
+//! `/local-1/articles/endless` streams `endless_bytes` (1 GiB by default) without a
+//! Content-Length, `/local-1/articles/gzip-bomb` is a small gzip body that inflates to about as
+//! much, and `/<s>/articles/deep` (with the malformed page) is a real-looking article wrapped in
+//! 100,000 nested `<div>`s with invalid UTF-8 bytes in its text.
+//!
 //! Feeds carry an ETag and a Last-Modified and answer `If-None-Match` / `If-Modified-Since` with
 //! 304. Every request is logged (path, arrival time, headers, status) for tests to inspect.
 
@@ -61,7 +68,30 @@ pub struct NewsServerArgs {
     /// Also write a `config/sources.toml`-style file pointing at this server.
     #[arg(long, value_name = "FILE")]
     pub write_sources: Option<PathBuf>,
+    /// Also list the pages that attack a crawler (slow-loris, endless, gzip bomb, deep nesting).
+    #[arg(long)]
+    pub fault_pages: bool,
 }
+
+/// The hostile pages of `--fault-pages` (none by default).
+#[derive(Debug, Clone, Default)]
+pub struct FaultPages {
+    pub enabled: bool,
+    /// Body size of `/local-1/articles/endless`, and roughly the inflated size of the gzip bomb
+    /// (0 = 1 GiB).
+    pub endless_bytes: u64,
+}
+
+/// Default size of the endless page and the gzip bomb.
+pub const ENDLESS_BYTES: u64 = 1 << 30;
+/// The slow-loris page sends one byte per this interval, for at most this many bytes.
+const SLOW_LORIS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const SLOW_LORIS_BYTES: usize = 3600;
+/// Nesting depth of the deep page.
+pub const DEEP_NESTING: usize = 100_000;
+/// A sentence of the deep page's article text, for tests to find in the normalized body.
+pub const DEEP_SENTINEL: &str =
+    "Deep inside the nested markup, bitcoin miners kept their rigs running";
 
 #[derive(Debug, Clone)]
 pub struct NewsServerConfig {
@@ -120,6 +150,14 @@ pub enum EntryKind {
     Oversized,
     /// Invalid UTF-8 and unclosed, deeply nested tags (still a 200 page).
     Malformed,
+    /// `--fault-pages`: one byte per second, never finishing within any sane timeout.
+    SlowLoris,
+    /// `--fault-pages`: an endless (1 GiB) body without a Content-Length.
+    Endless,
+    /// `--fault-pages`: a gzip body of about a MiB that inflates to about 1 GiB.
+    GzipBomb,
+    /// `--fault-pages`: an article inside 100,000 nested `<div>`s, with invalid UTF-8 bytes.
+    DeepNesting,
 }
 
 /// One URL listed in a source's feeds and listing page.
@@ -170,12 +208,18 @@ enum Resource {
         declared: bool,
     },
     Malformed(Bytes),
+    SlowLoris,
+    Endless,
+    GzipBomb,
 }
 
 struct Shared {
     routes: HashMap<String, Resource>,
     last_modified: DateTime<Utc>,
     oversized_bytes: u64,
+    endless_bytes: u64,
+    /// Bytes of the endless page and the gzip bomb actually handed to the network.
+    hostile_bytes_sent: Arc<std::sync::atomic::AtomicU64>,
     log: Mutex<Vec<LoggedRequest>>,
 }
 
@@ -224,6 +268,14 @@ impl NewsServer {
             .lock()
             .map(|l| l.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Bytes of `--fault-pages`' endless page and gzip bomb handed to clients so far: a client
+    /// that stops at its cap leaves this far below the page size.
+    pub fn hostile_bytes_sent(&self) -> u64 {
+        self.shared
+            .hostile_bytes_sent
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -370,6 +422,14 @@ fn load_pages(dir: &std::path::Path) -> Result<Vec<LoadedPage>, NewsServerError>
 
 /// Loads the pages, binds and starts serving; returns once the address is bound.
 pub async fn start(cfg: NewsServerConfig) -> Result<NewsServer, NewsServerError> {
+    start_with_faults(cfg, FaultPages::default()).await
+}
+
+/// [`start`], also serving the hostile pages of `faults`.
+pub async fn start_with_faults(
+    cfg: NewsServerConfig,
+    faults: FaultPages,
+) -> Result<NewsServer, NewsServerError> {
     if cfg.sources == 0 || cfg.sources > 100 {
         return Err(NewsServerError::Args(format!(
             "--sources must be 1..=100, not {}",
@@ -396,11 +456,16 @@ pub async fn start(cfg: NewsServerConfig) -> Result<NewsServer, NewsServerError>
             source,
         })?;
     let now = Utc::now().trunc_subsecs(0);
-    let (routes, sources) = build_site(addr, cfg.sources, pages, now);
+    let (routes, sources) = build_site(addr, cfg.sources, pages, now, faults.enabled);
     let shared = Arc::new(Shared {
         routes,
         last_modified: now - ChronoDuration::minutes(5),
         oversized_bytes: cfg.oversized_bytes,
+        endless_bytes: match faults.endless_bytes {
+            0 => ENDLESS_BYTES,
+            n => n,
+        },
+        hostile_bytes_sent: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         log: Mutex::new(Vec::new()),
     });
     let cancel = CancellationToken::new();
@@ -426,7 +491,11 @@ pub async fn start(cfg: NewsServerConfig) -> Result<NewsServer, NewsServerError>
 
 /// `tradepipe news-server`: serve until Ctrl-C.
 pub async fn run(args: NewsServerArgs) -> anyhow::Result<()> {
-    let server = start(NewsServerConfig::from(&args)).await?;
+    let faults = FaultPages {
+        enabled: args.fault_pages,
+        endless_bytes: 0,
+    };
+    let server = start_with_faults(NewsServerConfig::from(&args), faults).await?;
     if let Some(path) = &args.write_sources {
         std::fs::write(path, server.sources_toml())
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
@@ -450,6 +519,7 @@ fn build_site(
     n: usize,
     pages: Vec<LoadedPage>,
     now: DateTime<Utc>,
+    fault_pages: bool,
 ) -> (HashMap<String, Resource>, Vec<ServedSource>) {
     let mut routes = HashMap::new();
     let mut sources: Vec<ServedSource> = (0..n)
@@ -494,29 +564,62 @@ fn build_site(
             original_url: p.original_url,
         });
     }
+    // The synthetic pages: one route each, listed in one source's feeds.
+    let mut synthetic = |src: usize, path: String, kind: EntryKind, title: &str, r: Resource| {
+        routes.insert(path.clone(), r);
+        sources[src].entries.push(ListedEntry {
+            path,
+            kind,
+            title: title.to_string(),
+            page_id: None,
+            original_url: None,
+        });
+    };
     let first = source_name(0);
-    let oversized = format!("/{first}/articles/oversized");
-    routes.insert(oversized.clone(), Resource::Oversized { declared: false });
+    synthetic(
+        0,
+        format!("/{first}/articles/oversized"),
+        EntryKind::Oversized,
+        "An extremely long article",
+        Resource::Oversized { declared: false },
+    );
+    let broken = source_name(odd_one);
+    synthetic(
+        odd_one,
+        format!("/{broken}/articles/malformed"),
+        EntryKind::Malformed,
+        "A broken page",
+        Resource::Malformed(malformed_page()),
+    );
+    if fault_pages {
+        let hostile = [
+            ("slow-loris", EntryKind::SlowLoris, Resource::SlowLoris),
+            ("endless", EntryKind::Endless, Resource::Endless),
+            ("gzip-bomb", EntryKind::GzipBomb, Resource::GzipBomb),
+        ];
+        for (name, kind, resource) in hostile {
+            let title = format!("A hostile page ({name})");
+            synthetic(
+                0,
+                format!("/{first}/articles/{name}"),
+                kind,
+                &title,
+                resource,
+            );
+        }
+        synthetic(
+            odd_one,
+            format!("/{broken}/articles/deep"),
+            EntryKind::DeepNesting,
+            "Miners under a mountain of markup",
+            Resource::Malformed(deep_page()),
+        );
+    }
+    // Not listed anywhere.
     routes.insert(
         format!("/{first}/articles/oversized-declared"),
         Resource::Oversized { declared: true },
     );
-    sources[0].entries.push(ListedEntry {
-        path: oversized,
-        kind: EntryKind::Oversized,
-        title: "An extremely long article".into(),
-        page_id: None,
-        original_url: None,
-    });
-    let malformed = format!("/{}/articles/malformed", source_name(odd_one));
-    routes.insert(malformed.clone(), Resource::Malformed(malformed_page()));
-    sources[odd_one].entries.push(ListedEntry {
-        path: malformed,
-        kind: EntryKind::Malformed,
-        title: "A broken page".into(),
-        page_id: None,
-        original_url: None,
-    });
     routes.insert(
         "/robots.txt".into(),
         Resource::Text(Bytes::from(format!(
@@ -659,6 +762,118 @@ fn malformed_page() -> Bytes {
     b.extend_from_slice(b"deep text \x80\x81 <table><tr><td>cell<p>para</table></b>");
     b.extend_from_slice(b"<script>var x = '</div>';</scr");
     Bytes::from(b)
+}
+
+/// An article (well over the extractor's minimum length) inside [`DEEP_NESTING`] `<div>`s, with
+/// invalid UTF-8 bytes in its text.
+fn deep_page() -> Bytes {
+    let mut b: Vec<u8> = Vec::with_capacity(DEEP_NESTING * 11 + 4096);
+    b.extend_from_slice(
+        b"<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Miners under a mountain of markup</title></head><body>",
+    );
+    for _ in 0..DEEP_NESTING {
+        b.extend_from_slice(b"<div>");
+    }
+    b.extend_from_slice(b"<article><h1>Miners under a mountain of markup</h1>");
+    let paragraphs = [
+        DEEP_SENTINEL,
+        "Hashrate climbed to a record while the difficulty adjustment lagged behind, and several \
+         pools reported that fees made up a larger share of block rewards than at any time since \
+         the halving, which analysts said pointed to sustained demand for block space.",
+        "Ether traded sideways as traders weighed the upcoming network upgrade against outflows \
+         from exchange-traded products; options markets priced a wider range for the next month \
+         than for the one before, a sign that volatility was expected to return.",
+        "Regulators in several jurisdictions published consultations on stablecoin reserves, \
+         asking issuers to hold short-dated government debt and to report holdings daily, a rule \
+         the larger issuers said they already follow.",
+    ];
+    for (i, p) in paragraphs.iter().enumerate() {
+        b.extend_from_slice(b"<p>");
+        b.extend_from_slice(p.as_bytes());
+        if i == 1 {
+            b.extend_from_slice(b" \xff\xfe broken \xc3\x28 bytes.");
+        }
+        b.extend_from_slice(b"</p>");
+    }
+    b.extend_from_slice(b"</article>");
+    for _ in 0..DEEP_NESTING {
+        b.extend_from_slice(b"</div>");
+    }
+    b.extend_from_slice(b"</body></html>");
+    Bytes::from(b)
+}
+
+/// Adds each chunk's length to `counter` as the network takes it.
+fn counted(
+    counter: Arc<std::sync::atomic::AtomicU64>,
+    chunks: impl futures_util::Stream<Item = Bytes> + Send + 'static,
+) -> Body {
+    use futures_util::StreamExt;
+    Body::from_stream(chunks.map(move |c| {
+        counter.fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok::<_, std::io::Error>(c)
+    }))
+}
+
+/// `total` bytes of article-like HTML, produced lazily chunk by chunk (never held at once).
+fn endless_body(total: u64, counter: Arc<std::sync::atomic::AtomicU64>) -> Body {
+    let filler = b"<p>Bitcoin rose while ether fell; analysts disagreed at length about why.</p>\n";
+    let mut chunk = Vec::with_capacity(CHUNK);
+    while chunk.len() + filler.len() <= CHUNK {
+        chunk.extend_from_slice(filler);
+    }
+    let chunk = Bytes::from(chunk);
+    let chunks = futures_util::stream::unfold(total, move |left| {
+        let chunk = chunk.clone();
+        async move {
+            (left > 0).then(|| {
+                let n = (chunk.len() as u64).min(left) as usize;
+                (chunk.slice(..n), left - n as u64)
+            })
+        }
+    });
+    counted(counter, chunks)
+}
+
+/// A gzip stream that inflates to about `total` bytes: one MiB of HTML compressed once with a
+/// full flush (so the block stands alone and byte-aligned), repeated. There is no final block or
+/// trailer: a client that reads to the end gets a decoding error, one that caps the inflated
+/// size stops long before.
+fn gzip_bomb_body(total: u64, counter: Arc<std::sync::atomic::AtomicU64>) -> Body {
+    const BLOCK: usize = 1 << 20;
+    let mut plain = b"<html><head><title>Bomb</title></head><body><p>".to_vec();
+    plain.resize(BLOCK, b'a');
+    let mut deflate = flate2::Compress::new(flate2::Compression::best(), false);
+    let mut block = Vec::with_capacity(BLOCK / 100 + 1024);
+    // With 1 MiB of output room a full flush completes in one call; an error only shortens
+    // the bomb, which the caller sees as a smaller page.
+    if let Err(e) = deflate.compress_vec(&plain, &mut block, flate2::FlushCompress::Full) {
+        tracing::warn!(error = %e, "news server: cannot build the gzip bomb");
+    }
+    let header = Bytes::from_static(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+    let block = Bytes::from(block);
+    let blocks = total / BLOCK as u64;
+    let chunks = futures_util::stream::iter(
+        std::iter::once(header).chain((0..blocks).map(move |_| block.clone())),
+    );
+    counted(counter, chunks)
+}
+
+/// One byte of an HTML page per [`SLOW_LORIS_EVERY`].
+fn slow_loris_body() -> Body {
+    let page = b"<html><head><title>Slow</title></head><body><p>".repeat(SLOW_LORIS_BYTES / 46 + 1);
+    let chunks = futures_util::stream::unfold(0usize, move |i| {
+        let byte = page.get(i).copied();
+        async move {
+            let byte = byte.filter(|_| i < SLOW_LORIS_BYTES)?;
+            if i > 0 {
+                tokio::time::sleep(SLOW_LORIS_EVERY).await;
+            }
+            Some((Bytes::copy_from_slice(&[byte]), i + 1))
+        }
+    });
+    use futures_util::StreamExt;
+    Body::from_stream(chunks.map(Ok::<_, std::io::Error>))
 }
 
 fn oversized_body(total: u64) -> Body {
@@ -804,6 +1019,20 @@ fn respond(shared: &Shared, path: &str, headers: &HeaderMap) -> Response {
         Resource::Malformed(b) => (
             [(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))],
             b.clone(),
+        )
+            .into_response(),
+        Resource::SlowLoris => ([(header::CONTENT_TYPE, html)], slow_loris_body()).into_response(),
+        Resource::Endless => (
+            [(header::CONTENT_TYPE, html)],
+            endless_body(shared.endless_bytes, shared.hostile_bytes_sent.clone()),
+        )
+            .into_response(),
+        Resource::GzipBomb => (
+            [
+                (header::CONTENT_TYPE, html),
+                (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+            ],
+            gzip_bomb_body(shared.endless_bytes, shared.hostile_bytes_sent.clone()),
         )
             .into_response(),
     }

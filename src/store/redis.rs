@@ -158,6 +158,13 @@ impl RedisSink {
         &self.keys
     }
 
+    /// One PING on a clone of the connection, so the sink stays free for updates meanwhile:
+    /// whether Redis answers again (health probe while updates are being dropped).
+    pub fn ping(&self) -> impl Future<Output = redis::RedisResult<()>> + 'static {
+        let mut conn = self.conn.clone();
+        async move { redis::cmd("PING").query_async(&mut conn).await }
+    }
+
     /// Sends one update as one MULTI/EXEC pipeline; returns the number of commands sent.
     pub async fn publish(&mut self, u: &MarketUpdate<'_>) -> redis::RedisResult<u64> {
         let mut p = redis::pipe();

@@ -62,6 +62,15 @@ impl Proc {
             .status();
     }
 
+    /// Peak resident set size (`VmHWM`) in KiB while the process is alive.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -151,6 +160,9 @@ pub struct DaemonEnv {
     pub http_port: u16,
     pub replay_port: u16,
     pub extra_env: Vec<(String, String)>,
+    /// When set, the daemon's stderr (its log) is appended here instead of inherited, so a test
+    /// can search it (e.g. for "panicked").
+    pub log_file: Option<PathBuf>,
 }
 
 impl DaemonEnv {
@@ -176,6 +188,7 @@ impl DaemonEnv {
             http_port: free_port(),
             replay_port,
             extra_env: Vec::new(),
+            log_file: None,
         }
     }
 
@@ -217,10 +230,54 @@ impl DaemonEnv {
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
         }
+        if let Some(path) = &self.log_file {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("daemon log file");
+            cmd.stderr(Stdio::from(file));
+        }
         Proc {
             child: Some(cmd.spawn().expect("spawn daemon")),
             name: "daemon",
         }
+    }
+
+    /// Makes the daemon reach Redis through a [`FaultProxy`] on `port`.
+    pub fn redis_via(&mut self, port: u16) {
+        self.extra_env.push((
+            "TRADEPIPE_REDIS_URL".into(),
+            format!("redis://127.0.0.1:{port}"),
+        ));
+    }
+
+    /// The daemon's log so far (empty without `log_file`).
+    pub fn log(&self) -> String {
+        self.log_file
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// HTTP status of `GET <path>` on the daemon's listener (0 when it does not answer).
+    pub fn http_status(&self, path: &str) -> u16 {
+        Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "2",
+                &format!("http://127.0.0.1:{}{path}", self.http_port),
+            ])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(0)
     }
 
     pub fn metrics(&self) -> String {
@@ -234,6 +291,65 @@ impl DaemonEnv {
             .output();
         out.map(|o| String::from_utf8_lossy(&o.stdout).to_string())
             .unwrap_or_default()
+    }
+}
+
+/// Sum of every series of `name` (any labels) in a Prometheus text exposition.
+pub fn metric_sum(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Value of the one series `name{labels}` (labels exactly as exported), or 0.
+pub fn metric_value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Raw articles per `processing_status`.
+pub async fn raw_status_counts(pool: &PgPool) -> std::collections::HashMap<String, i64> {
+    sqlx::query("SELECT processing_status, count(*) FROM content.raw_articles GROUP BY 1")
+        .fetch_all(pool)
+        .await
+        .map(|rows| {
+            rows.into_iter()
+                .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls until `fetchable` raw articles are stored and none is left PENDING or PROCESSING (the
+/// crawl and its normalization are done); returns the counts per status.
+pub async fn wait_for_crawl(
+    pool: &PgPool,
+    fetchable: i64,
+    within: Duration,
+) -> std::collections::HashMap<String, i64> {
+    let deadline = Instant::now() + within;
+    loop {
+        let c = raw_status_counts(pool).await;
+        let total: i64 = c.values().sum();
+        let open =
+            c.get("PENDING").copied().unwrap_or(0) + c.get("PROCESSING").copied().unwrap_or(0);
+        if total >= fetchable && open == 0 {
+            return c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "crawl did not finish: {c:?}, expected {fetchable} pages"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
