@@ -44,18 +44,136 @@ pub struct SetInSync(pub bool);
 pub struct Drain;
 
 pub struct CandleBuilderActor {
-    books: HashMap<Symbol, CandleBook>,
+    folder: Folder,
     writer: Mailbox<MarketWriterActor>,
     publisher: Mailbox<RedisPublisherActor>,
     depth: MailboxDepth,
     capacity: usize,
     close_check: Duration,
+}
+
+/// The builder's state without the actor plumbing, driven with explicit instants so that the
+/// interleavings of backfill, live trades and the close timer can be tested deterministically.
+pub struct Folder {
+    books: HashMap<Symbol, CandleBook>,
     in_sync: bool,
     caught_up: bool,
     close_grace_ms: i64,
-    /// Newest exchange trade time seen and when: the exchange's clock, as far as we know it.
-    /// Closing by this clock (not the host's) keeps replays of old data correct.
-    clock: Option<(i64, Instant)>,
+    /// Per symbol, the newest trade time folded and when: that symbol's view of the exchange's
+    /// clock. Closing by this clock (not the host's) keeps replays of old data correct.
+    ///
+    /// Per symbol, not one clock for all: the feed catches symbols up one after the other (REST
+    /// backfill after a restart or reconnect, then the stream's backlog), so another symbol's
+    /// newest trade says nothing about which trades of this one are still unread. With one
+    /// shared clock, a symbol backfilled last moved the clock past a minute whose trades of an
+    /// earlier-backfilled symbol were still in the socket; the timer closed that minute and
+    /// those trades were folded into the next one.
+    clocks: HashMap<Symbol, (i64, Instant)>,
+    /// Since when the feed has been in sync and caught up without a break; `None` while it lags.
+    /// Time spent lagging does not advance the clock: while we lag, the exchange's trades of
+    /// that time are still unread, so "trade time + host time since we saw it" would run ahead
+    /// of what we have (a slow backfill of another symbol would close this one's minute).
+    synced_since: Option<Instant>,
+}
+
+impl Folder {
+    pub fn new(books: Vec<CandleBook>, close_grace: Duration) -> Self {
+        Folder {
+            books: books.into_iter().map(|b| (b.symbol().clone(), b)).collect(),
+            in_sync: false,
+            caught_up: false,
+            close_grace_ms: close_grace.as_millis() as i64,
+            clocks: HashMap::new(),
+            synced_since: None,
+        }
+    }
+
+    fn update_sync(&mut self, now: Instant) {
+        if self.in_sync && self.caught_up {
+            self.synced_since.get_or_insert(now);
+        } else {
+            self.synced_since = None;
+        }
+    }
+
+    pub fn set_in_sync(&mut self, in_sync: bool, now: Instant) {
+        self.in_sync = in_sync;
+        self.update_sync(now);
+    }
+
+    /// Folds one batch read at `now`: the ticks that were new and every candle they touched or
+    /// closed.
+    pub fn fold(&mut self, trades: Vec<Trade>, caught_up: bool, now: Instant) -> MarketBatch {
+        self.caught_up = caught_up;
+        self.update_sync(now);
+        let mut ticks = Vec::with_capacity(trades.len());
+        let mut candles = Vec::new();
+        let mut touched: Vec<Symbol> = Vec::new();
+        for trade in trades {
+            let Some(book) = self.books.get_mut(&*trade.symbol) else {
+                metrics::counter!("tradepipe_trades_unknown_symbol_total").increment(1);
+                tracing::warn!(symbol = %trade.symbol, trade_id = trade.trade_id, "trade for an unconfigured symbol skipped");
+                continue;
+            };
+            if book.apply(&trade, &mut candles) {
+                if touched.last() != Some(&trade.symbol) && !touched.contains(&trade.symbol) {
+                    touched.push(trade.symbol.clone());
+                }
+                match self.clocks.get_mut(&trade.symbol) {
+                    Some(c) if trade.time_ms < c.0 => {}
+                    Some(c) => *c = (trade.time_ms, now),
+                    None => {
+                        self.clocks
+                            .insert(trade.symbol.clone(), (trade.time_ms, now));
+                    }
+                }
+                ticks.push(trade);
+            } else {
+                metrics::counter!("tradepipe_trades_duplicate_total", "symbol" => trade.symbol.to_string()).increment(1);
+            }
+        }
+        count_closed(&candles);
+        for sym in &touched {
+            if let Some(book) = self.books.get(sym) {
+                book.open_candles(&mut candles);
+            }
+        }
+        // For dashboards only: the exact decimal goes to PostgreSQL and Redis.
+        for sym in &touched {
+            if let Some(t) = ticks.iter().rev().find(|t| &t.symbol == sym) {
+                metrics::gauge!("tradepipe_last_trade_price", "symbol" => sym.to_string())
+                    .set(t.price.to_f64().unwrap_or(f64::NAN));
+            }
+        }
+        if let Some(t) = self.clocks.values().map(|c| c.0).max() {
+            let lag = chrono::Utc::now().timestamp_millis() - t;
+            metrics::gauge!("tradepipe_feed_lag_seconds").set(lag as f64 / 1000.0);
+        }
+        MarketBatch { ticks, candles }
+    }
+
+    /// The close timer at `now`: closes what the exchange clock says has ended, if it may.
+    pub fn close_elapsed(&mut self, now: Instant) -> Vec<Candle> {
+        let mut closed = Vec::new();
+        for (symbol, book) in self.books.iter_mut() {
+            let Some(exchange_now) =
+                exchange_now_ms(self.synced_since, self.clocks.get(symbol), now)
+            else {
+                continue;
+            };
+            // A trade stamped just before a close can still be on the wire.
+            book.close_elapsed(exchange_now - self.close_grace_ms, &mut closed);
+        }
+        count_closed(&closed);
+        closed
+    }
+
+    pub fn last_trade_ids(&self) -> HashMap<String, u64> {
+        self.books
+            .iter()
+            .filter_map(|(s, b)| b.last_trade_id().map(|id| (s.to_string(), id)))
+            .collect()
+    }
 }
 
 impl CandleBuilderActor {
@@ -69,22 +187,13 @@ impl CandleBuilderActor {
         close_grace: Duration,
     ) -> Self {
         CandleBuilderActor {
-            books: books.into_iter().map(|b| (b.symbol().clone(), b)).collect(),
+            folder: Folder::new(books, close_grace),
             writer,
             publisher,
             depth,
             capacity,
             close_check,
-            in_sync: false,
-            caught_up: false,
-            close_grace_ms: close_grace.as_millis() as i64,
-            clock: None,
         }
-    }
-
-    fn exchange_now_ms(&self) -> Option<i64> {
-        self.clock
-            .map(|(t, at)| t + at.elapsed().as_millis() as i64)
     }
 
     /// Sends one batch on to both consumers. The writer gets it first: PostgreSQL is the record.
@@ -119,20 +228,8 @@ impl Actor for CandleBuilderActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(self.capacity);
         ctx.run_interval(self.close_check, |act, ctx| {
-            if !act.in_sync || !act.caught_up {
-                return;
-            }
-            let Some(now) = act.exchange_now_ms() else {
-                return;
-            };
-            // A trade stamped just before a close can still be on the wire.
-            let now = now - act.close_grace_ms;
-            let mut closed = Vec::new();
-            for book in act.books.values_mut() {
-                book.close_elapsed(now, &mut closed);
-            }
+            let closed = act.folder.close_elapsed(Instant::now());
             if !closed.is_empty() {
-                count_closed(&closed);
                 let batch = MarketBatch {
                     ticks: Vec::new(),
                     candles: closed,
@@ -151,6 +248,18 @@ impl Supervised for CandleBuilderActor {
     }
 }
 
+/// A symbol's exchange time at `now` from its clock (newest trade time, when seen), counting host
+/// time only since the feed was last in sync and caught up; `None` while it lags.
+fn exchange_now_ms(
+    synced_since: Option<Instant>,
+    clock: Option<&(i64, Instant)>,
+    now: Instant,
+) -> Option<i64> {
+    let synced = synced_since?;
+    let &(t, seen) = clock?;
+    Some(t + now.saturating_duration_since(seen.max(synced)).as_millis() as i64)
+}
+
 fn count_closed(closed: &[Candle]) {
     for c in closed {
         metrics::counter!("tradepipe_candles_closed_total", "interval" => c.interval.as_str())
@@ -164,46 +273,7 @@ impl Handler<TradeBatch> for CandleBuilderActor {
     fn handle(&mut self, msg: TradeBatch, _ctx: &mut Context<Self>) -> Self::Result {
         let _timer = HandlerTimer::start(ACTOR);
         self.depth.taken(msg.trades.len());
-        self.caught_up = msg.caught_up;
-        let mut ticks = Vec::with_capacity(msg.trades.len());
-        let mut candles = Vec::new();
-        let mut touched: Vec<Symbol> = Vec::new();
-        for trade in msg.trades {
-            let Some(book) = self.books.get_mut(&*trade.symbol) else {
-                metrics::counter!("tradepipe_trades_unknown_symbol_total").increment(1);
-                tracing::warn!(symbol = %trade.symbol, trade_id = trade.trade_id, "trade for an unconfigured symbol skipped");
-                continue;
-            };
-            if book.apply(&trade, &mut candles) {
-                if touched.last() != Some(&trade.symbol) && !touched.contains(&trade.symbol) {
-                    touched.push(trade.symbol.clone());
-                }
-                if self.clock.is_none_or(|(t, _)| trade.time_ms >= t) {
-                    self.clock = Some((trade.time_ms, Instant::now()));
-                }
-                ticks.push(trade);
-            } else {
-                metrics::counter!("tradepipe_trades_duplicate_total", "symbol" => trade.symbol.to_string()).increment(1);
-            }
-        }
-        count_closed(&candles);
-        for sym in &touched {
-            if let Some(book) = self.books.get(sym) {
-                book.open_candles(&mut candles);
-            }
-        }
-        // For dashboards only: the exact decimal goes to PostgreSQL and Redis.
-        for sym in &touched {
-            if let Some(t) = ticks.iter().rev().find(|t| &t.symbol == sym) {
-                metrics::gauge!("tradepipe_last_trade_price", "symbol" => sym.to_string())
-                    .set(t.price.to_f64().unwrap_or(f64::NAN));
-            }
-        }
-        if let Some((t, _)) = self.clock {
-            let lag = chrono::Utc::now().timestamp_millis() - t;
-            metrics::gauge!("tradepipe_feed_lag_seconds").set(lag as f64 / 1000.0);
-        }
-        let batch = MarketBatch { ticks, candles };
+        let batch = self.folder.fold(msg.trades, msg.caught_up, Instant::now());
         if batch.is_empty() {
             return AtomicResponse::new(Box::pin(async {}.into_actor(self)));
         }
@@ -217,12 +287,7 @@ impl Handler<LastTradeIds> for CandleBuilderActor {
     type Result = MessageResult<LastTradeIds>;
 
     fn handle(&mut self, _msg: LastTradeIds, _ctx: &mut Context<Self>) -> Self::Result {
-        MessageResult(
-            self.books
-                .iter()
-                .filter_map(|(s, b)| b.last_trade_id().map(|id| (s.to_string(), id)))
-                .collect(),
-        )
+        MessageResult(self.folder.last_trade_ids())
     }
 }
 
@@ -230,7 +295,7 @@ impl Handler<SetInSync> for CandleBuilderActor {
     type Result = ();
 
     fn handle(&mut self, msg: SetInSync, _ctx: &mut Context<Self>) {
-        self.in_sync = msg.0;
+        self.folder.set_in_sync(msg.0, Instant::now());
     }
 }
 
@@ -243,4 +308,141 @@ impl Handler<Drain> for CandleBuilderActor {
 /// Shared, cheap to clone: the configured symbols as the builder keys them.
 pub fn symbol_of(name: &str) -> Symbol {
     Arc::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Interval;
+    use rust_decimal::Decimal;
+
+    /// Thursday 2024-08-08 23:59:00 UTC, a minute boundary.
+    const M: i64 = 1_723_161_540_000;
+    const SEC: i64 = 1_000;
+
+    fn tr(sym: &str, id: u64, time_ms: i64) -> Trade {
+        Trade {
+            symbol: symbol_of(sym),
+            trade_id: id,
+            price: Decimal::from(100 + id),
+            qty: Decimal::ONE,
+            time_ms,
+            is_buyer_maker: false,
+        }
+    }
+
+    fn folder() -> Folder {
+        Folder::new(
+            vec![
+                CandleBook::new(symbol_of("BTCUSDT")),
+                CandleBook::new(symbol_of("ETHUSDT")),
+            ],
+            Duration::from_secs(2),
+        )
+    }
+
+    fn closed_1m(candles: &[Candle], sym: &str, open: i64) -> Vec<Candle> {
+        candles
+            .iter()
+            .filter(|c| {
+                c.closed
+                    && c.interval == Interval::M1
+                    && &*c.symbol == sym
+                    && c.open_time_ms == open
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// One event at a host time in ms after the start: a batch of one trade (symbol, id, seconds
+    /// after M, caught up), the feed declaring itself in sync, or a tick of the close timer.
+    enum Step {
+        Fold(&'static str, u64, i64, bool, u64),
+        InSync(u64),
+        Timer(u64),
+    }
+
+    /// Plays `steps` and returns the 1m candles of BTC's minute M that were emitted closed.
+    fn btc_minute_m_closed(steps: &[Step]) -> Vec<Candle> {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut f = folder();
+        let mut out = Vec::new();
+        for step in steps {
+            match *step {
+                Step::Fold(sym, id, secs, caught_up, ms) => {
+                    let batch = f.fold(vec![tr(sym, id, M + secs * SEC)], caught_up, at(ms));
+                    out.extend(batch.candles);
+                }
+                Step::InSync(ms) => f.set_in_sync(true, at(ms)),
+                Step::Timer(ms) => out.extend(f.close_elapsed(at(ms))),
+            }
+        }
+        closed_1m(&out, "BTCUSDT", M)
+    }
+
+    /// After a restart the feed backfills the symbols one after the other over REST, then reads
+    /// the live stream from where it was when it connected. The symbol backfilled first (BTC,
+    /// up to 23:59:50) is behind the one backfilled last (ETH, up to 00:00:30): BTC's trades in
+    /// between are still in the socket. The close timer must not close BTC's 23:59 candle on
+    /// ETH's clock, or BTC's 23:59:55 trade lands in the 00:00 candle.
+    #[test]
+    fn one_symbols_clock_does_not_close_another_symbols_candle() {
+        let m = btc_minute_m_closed(&[
+            Step::Fold("BTCUSDT", 1, 50, false, 0),
+            Step::Fold("ETHUSDT", 1, 90, false, 400),
+            Step::InSync(400),
+            // The first live batch happens to drain the socket.
+            Step::Fold("BTCUSDT", 2, 51, true, 450),
+            Step::Timer(900),
+            Step::Fold("BTCUSDT", 3, 55, true, 950),
+            Step::Fold("BTCUSDT", 4, 61, true, 1_000),
+        ]);
+        assert_eq!(m.len(), 1, "BTC 23:59 closed once: {m:?}");
+        assert_eq!(
+            (m[0].trade_count, m[0].first_trade_id, m[0].last_trade_id),
+            (3, Some(1), Some(3)),
+            "BTC 23:59 holds every trade stamped in it"
+        );
+    }
+
+    /// While the feed lags (a slow REST backfill of another symbol, or not connected), host time
+    /// passing says nothing about how far the exchange got in trades we have not read yet: the
+    /// clock must not run on the time spent lagging.
+    #[test]
+    fn time_spent_lagging_does_not_advance_the_clock() {
+        let m = btc_minute_m_closed(&[
+            Step::Fold("BTCUSDT", 1, 50, false, 0),
+            // Backfilling ETH (nothing of ETH newer than BTC) takes 15 s.
+            Step::Fold("ETHUSDT", 1, 10, false, 15_000),
+            Step::InSync(15_000),
+            Step::Fold("ETHUSDT", 2, 11, true, 15_010),
+            Step::Timer(15_500),
+            Step::Fold("BTCUSDT", 2, 58, true, 15_600),
+            Step::Fold("BTCUSDT", 3, 60, true, 15_700),
+        ]);
+        assert_eq!(m.len(), 1, "BTC 23:59 closed once: {m:?}");
+        assert_eq!(m[0].trade_count, 2, "BTC 23:59 holds ids 1 and 2: {m:?}");
+    }
+
+    /// The timer still closes an idle symbol's candle once the exchange clock has passed it.
+    #[test]
+    fn an_idle_symbol_is_closed_by_the_clock_when_in_sync() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut f = folder();
+        f.set_in_sync(true, at(0));
+        f.fold(vec![tr("BTCUSDT", 1, M + 50 * SEC)], true, at(0));
+        assert!(
+            f.close_elapsed(at(11_000)).is_empty(),
+            "23:59:59 + grace not yet passed"
+        );
+        let closed = f.close_elapsed(at(12_100));
+        assert_eq!(closed_1m(&closed, "BTCUSDT", M).len(), 1, "{closed:?}");
+        // Not while lagging.
+        let mut f = folder();
+        f.set_in_sync(true, at(0));
+        f.fold(vec![tr("BTCUSDT", 1, M + 50 * SEC)], false, at(0));
+        assert!(f.close_elapsed(at(60_000)).is_empty());
+    }
 }
