@@ -12,6 +12,7 @@ pub mod exchange_feed;
 pub mod market_writer;
 pub mod normalizer;
 pub mod redis_publisher;
+pub mod retention;
 
 use actix::dev::ToEnvelope;
 use actix::prelude::*;

@@ -4,6 +4,7 @@
 
 pub mod market;
 pub mod news;
+pub mod retention;
 
 use crate::config::Config;
 use crate::store::WriteStats;
@@ -84,12 +85,18 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
         .await
         .context("starting the news pipeline")?;
     let news_store = news.as_ref().map(|n| n.store.clone());
+    let retention = retention::RetentionPipeline::start(&cfg)
+        .await
+        .context("starting retention")?;
 
     let reason = wait_for_shutdown(&progress, &opts, news_store.as_deref()).await?;
     tracing::info!(reason, "shutting down: stopping intake, draining, flushing");
     let deadline = Duration::from_secs(cfg.shutdown.deadline_secs);
     let started = Instant::now();
     let flushed = tokio::time::timeout(deadline, async {
+        if let Some(r) = &retention {
+            r.shutdown().await;
+        }
         if let Some(n) = &news {
             n.shutdown().await;
         }

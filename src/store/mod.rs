@@ -9,6 +9,10 @@ pub mod documents_mongo;
 pub mod documents_pg;
 pub mod postgres;
 pub mod redis;
+pub mod retention;
+pub mod retention_mongo;
+pub mod retention_pg;
+pub mod retention_redis;
 pub mod spool;
 
 pub use postgres::{PgMarketStore, connect, connect_lazy, migrate};
