@@ -798,6 +798,33 @@ mod tests {
     }
 
     #[test]
+    fn retention_refuses_what_it_cannot_do() {
+        let mut c = Config::default();
+        c.retention.ticks.archive = true;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("retention.ticks.archive"), "{e}");
+        let mut c = Config::default();
+        c.documents.backend = DocumentBackend::Mongodb;
+        c.retention.articles.archive = true;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("retention.articles.archive"), "{e}");
+        let mut c = Config::default();
+        c.retention.batch_size = 0;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn default_toml_documents_the_compiled_retention_defaults() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"));
+        let text = std::fs::read_to_string(path).unwrap();
+        let file: Config = toml::from_str(&text).unwrap();
+        assert_eq!(
+            toml::to_string(&file.retention).unwrap(),
+            toml::to_string(&RetentionConfig::default()).unwrap()
+        );
+    }
+
+    #[test]
     fn check_config_output_has_no_secret() {
         let mut c = Config::default();
         c.database.url = Secret("postgres://u:pw-123@h/db".into());

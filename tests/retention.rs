@@ -124,6 +124,37 @@ fn archived(dir: &Path, policy: &str) -> HashMap<String, usize> {
     out
 }
 
+/// The policy's archive holds exactly `expected`, each row once.
+fn archived_exactly_once(dir: &Path, policy: &str, expected: &HashSet<String>) {
+    let a = archived(dir, policy);
+    assert_eq!(&a.keys().cloned().collect::<HashSet<_>>(), expected);
+    assert!(
+        a.values().all(|n| *n == 1),
+        "{policy}: a row was archived twice"
+    );
+}
+
+/// Makes deleting candles matching `condition` fail, as a database error in the middle of a
+/// pass would.
+async fn refuse_deletes(pool: &PgPool, condition: &str) {
+    sqlx::raw_sql(&format!(
+        "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF {condition} THEN RAISE EXCEPTION 'simulated failure'; END IF; RETURN OLD; END $$;
+         CREATE TRIGGER test_refuse BEFORE DELETE ON trading.price_candles
+             FOR EACH ROW EXECUTE FUNCTION test_refuse();"
+    ))
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+async fn allow_deletes(pool: &PgPool) {
+    sqlx::raw_sql("DROP TRIGGER test_refuse ON trading.price_candles")
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
 fn report<'a>(r: &'a PassReport, policy: &str) -> &'a PolicyReport {
     r.policies.iter().find(|p| p.policy == policy).unwrap()
 }
@@ -171,12 +202,13 @@ async fn expected(pool: &PgPool) -> Expected {
     }
 }
 
-/// No row is gone without being in the archive: whatever of `expected` is no longer in the
-/// table must be archived, exactly as it was.
-async fn nothing_lost(pool: &PgPool, dir: &Path, policy: &str, table: &str, exp: &HashSet<String>) {
+/// No 1m candle is gone without being in the archive: whatever of the expected rows is no
+/// longer in the table must be archived, exactly as it was.
+async fn no_1m_candle_lost(pool: &PgPool, dir: &Path, exp: &Expected) {
+    let (policy, table) = ("candles_1m", "trading.price_candles");
     let present = rows_json(pool, table, "true").await;
     let archived = archived(dir, policy);
-    for row in exp {
+    for row in &exp.candles_1m {
         assert!(
             present.contains(row) || archived.contains_key(row),
             "{policy}: a row was deleted without being archived: {row}"
@@ -196,9 +228,7 @@ async fn one_pass_removes_exactly_the_rows_past_each_policy_and_archives_them(po
     assert_eq!(r.failures(), 0, "{r}");
 
     // Candles: exactly the rows past each policy are gone, every one of them archived once.
-    let a1 = archived(&dir, "candles_1m");
-    assert_eq!(a1.keys().cloned().collect::<HashSet<_>>(), exp.candles_1m);
-    assert!(a1.values().all(|n| *n == 1));
+    archived_exactly_once(&dir, "candles_1m", &exp.candles_1m);
     let a5 = archived(&dir, "candles_5m_plus");
     assert_eq!(a5.keys().cloned().collect::<HashSet<_>>(), exp.candles_5m);
     assert_eq!(
@@ -367,14 +397,7 @@ async fn an_archive_failure_mid_pass_deletes_nothing_unarchived_and_the_next_pas
         report(&r, "candles_5m_plus").rows_removed,
         exp.candles_5m.len() as u64
     );
-    nothing_lost(
-        &pool,
-        &dir,
-        "candles_1m",
-        "trading.price_candles",
-        &exp.candles_1m,
-    )
-    .await;
+    no_1m_candle_lost(&pool, &dir, &exp).await;
     assert!(
         count(
             &pool,
@@ -388,9 +411,7 @@ async fn an_archive_failure_mid_pass_deletes_nothing_unarchived_and_the_next_pas
     std::fs::remove_file(dir.join("candles_1m").join("2025")).unwrap();
     let r2 = lc.run_pass(now(), false).await.unwrap();
     assert_eq!(r2.failures(), 0, "{r2}");
-    let a1 = archived(&dir, "candles_1m");
-    assert_eq!(a1.keys().cloned().collect::<HashSet<_>>(), exp.candles_1m);
-    assert!(a1.values().all(|n| *n == 1));
+    archived_exactly_once(&dir, "candles_1m", &exp.candles_1m);
     let r3 = lc.run_pass(now(), false).await.unwrap();
     assert!(
         r3.policies
@@ -414,27 +435,12 @@ async fn a_delete_failing_after_the_archive_leaves_rows_archived_once(pool: PgPo
     .fetch_one(&pool)
     .await
     .unwrap();
-    sqlx::raw_sql(&format!(
-        "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN IF OLD.id = {poisoned} THEN RAISE EXCEPTION 'simulated failure'; END IF; RETURN OLD; END $$;
-         CREATE TRIGGER test_refuse BEFORE DELETE ON trading.price_candles
-             FOR EACH ROW EXECUTE FUNCTION test_refuse();"
-    ))
-    .execute(&pool)
-    .await
-    .unwrap();
+    refuse_deletes(&pool, &format!("OLD.id = {poisoned}")).await;
     let dir = archive_dir("delete-failure");
     let lc = lifecycle(&pool, config(&dir, 3));
     let r = lc.run_pass(now(), false).await.unwrap();
     assert!(report(&r, "candles_1m").error.is_some(), "{r}");
-    nothing_lost(
-        &pool,
-        &dir,
-        "candles_1m",
-        "trading.price_candles",
-        &exp.candles_1m,
-    )
-    .await;
+    no_1m_candle_lost(&pool, &dir, &exp).await;
     assert_eq!(
         count(
             &pool,
@@ -444,16 +450,11 @@ async fn a_delete_failing_after_the_archive_leaves_rows_archived_once(pool: PgPo
         1
     );
 
-    sqlx::raw_sql("DROP TRIGGER test_refuse ON trading.price_candles")
-        .execute(&pool)
-        .await
-        .unwrap();
+    allow_deletes(&pool).await;
     let r2 = lc.run_pass(now(), false).await.unwrap();
     assert_eq!(r2.failures(), 0, "{r2}");
     // The rows archived by the failed pass were deleted without being written twice.
-    let a1 = archived(&dir, "candles_1m");
-    assert_eq!(a1.keys().cloned().collect::<HashSet<_>>(), exp.candles_1m);
-    assert!(a1.values().all(|n| *n == 1), "a row was archived twice");
+    archived_exactly_once(&dir, "candles_1m", &exp.candles_1m);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -464,15 +465,7 @@ async fn a_row_changed_after_archiving_is_archived_again_not_lost(pool: PgPool) 
     // unchanged rows are not duplicated.
     seed(&pool).await;
     let dir = archive_dir("changed-row");
-    sqlx::raw_sql(
-        "CREATE FUNCTION test_refuse_all() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN RAISE EXCEPTION 'simulated failure'; END $$;
-         CREATE TRIGGER test_refuse_all BEFORE DELETE ON trading.price_candles
-             FOR EACH ROW EXECUTE FUNCTION test_refuse_all();",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    refuse_deletes(&pool, "true").await;
     let lc = lifecycle(&pool, config(&dir, 100));
     let r = lc.run_pass(now(), false).await.unwrap();
     assert!(report(&r, "candles_1m").error.is_some());
@@ -488,10 +481,7 @@ async fn a_row_changed_after_archiving_is_archived_again_not_lost(pool: PgPool) 
     .execute(&pool)
     .await
     .unwrap();
-    sqlx::raw_sql("DROP TRIGGER test_refuse_all ON trading.price_candles")
-        .execute(&pool)
-        .await
-        .unwrap();
+    allow_deletes(&pool).await;
     let exp = expected(&pool).await;
     let r2 = lc.run_pass(now(), false).await.unwrap();
     assert_eq!(r2.failures(), 0, "{r2}");
