@@ -401,12 +401,9 @@ impl Lifecycle {
         let before = store.estimated_rows(&resolved).await?;
         if p.archive {
             self.archive.remove_temporaries(p.name)?;
-            let mut from = None;
-            while let Some(oldest) = store.oldest_between(&resolved, from, cutoff).await? {
-                let day = oldest.date_naive();
+            for day in store.days_before(&resolved, cutoff).await? {
                 self.archive_day(p, store.as_ref(), &resolved, day, r)
                     .await?;
-                from = Some(day_start(day) + Duration::days(1));
             }
         } else {
             loop {

@@ -113,13 +113,13 @@ pub trait RowStore: Send + Sync + 'static {
         r: &Resolved,
         before: DateTime<Utc>,
     ) -> Result<u64, RetentionError>;
-    /// The earliest row time in `[from, before)`.
-    async fn oldest_between(
+    /// The UTC days that have rows older than `before`, oldest first (one statement: the
+    /// archive loop then reads day by day through the time index).
+    async fn days_before(
         &self,
         r: &Resolved,
-        from: Option<DateTime<Utc>>,
         before: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, RetentionError>;
+    ) -> Result<Vec<NaiveDate>, RetentionError>;
     /// Rows with time in `[from, to)` ordered by (time, key), at most `limit`, starting after
     /// `after` (keyset pagination: each page is one short statement, no open cursor).
     async fn export(

@@ -122,12 +122,11 @@ impl RowStore for MongoRetentionStore {
             .map_err(mongo_err("counting old documents"))
     }
 
-    async fn oldest_between(
+    async fn days_before(
         &self,
         _r: &Resolved,
-        _from: Option<DateTime<Utc>>,
         _before: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, RetentionError> {
+    ) -> Result<Vec<chrono::NaiveDate>, RetentionError> {
         Err(Self::unsupported("archiving"))
     }
 

@@ -136,24 +136,25 @@ impl RowStore for PgRetentionStore {
         Ok(n.max(0) as u64)
     }
 
-    async fn oldest_between(
+    async fn days_before(
         &self,
         r: &Resolved,
-        from: Option<DateTime<Utc>>,
         before: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, RetentionError> {
+    ) -> Result<Vec<NaiveDate>, RetentionError> {
         let sql = format!(
-            "SELECT min({t}) FROM {} t WHERE ($1::timestamptz IS NULL OR {t} >= $1) AND {t} < $2{}",
+            "SELECT DISTINCT ({} AT TIME ZONE 'UTC')::date FROM {} t WHERE {} < $1{} ORDER BY 1",
+            r.time_expr,
             qualified(r.target.table),
+            r.time_expr,
             filter(r),
-            t = r.time_expr,
         );
         sqlx::query_scalar(&sql)
-            .bind(from)
             .bind(before)
-            .fetch_one(&self.pool)
+            .fetch_all(&self.pool)
             .await
-            .map_err(|e| RetentionError::db(format!("finding the oldest {}", r.target.table), e))
+            .map_err(|e| {
+                RetentionError::db(format!("listing the old days of {}", r.target.table), e)
+            })
     }
 
     async fn export(
