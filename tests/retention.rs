@@ -587,3 +587,52 @@ async fn session_keys_without_ttl_get_one() {
         .await
         .unwrap();
 }
+
+/// The actor as the daemon runs it: `RunPass` answers with the pass's report, and the pass
+/// is the same as the library's (the policies applied, the archive written).
+#[sqlx::test(migrations = "./migrations")]
+async fn the_actor_runs_a_pass_on_request(pool: PgPool) {
+    use tradepipe::actors::retention::{RetentionActor, RunPass, StopRetention};
+    seed(&pool).await;
+    let exp = expected(&pool).await;
+    let dir = archive_dir("actor");
+    let options = (*pool.connect_options()).clone();
+    let cfg = config(&dir, 500);
+    // actix needs its own system (and the pass its own pool on it: connections belong to the
+    // runtime that opened them).
+    let got = std::thread::spawn(move || {
+        actix::System::new().block_on(async move {
+            let own = PgPool::connect_with(options).await.unwrap();
+            let lc = Arc::new(lifecycle(&own, cfg));
+            // The schedule's first pass is an hour away: only the request runs one.
+            let addr = actix::Supervisor::start(move |_| {
+                RetentionActor::new(lc, std::time::Duration::from_secs(3600))
+            });
+            let got = addr.send(RunPass).await.unwrap();
+            addr.send(StopRetention).await.unwrap();
+            own.close().await;
+            got
+        })
+    })
+    .join()
+    .unwrap()
+    .expect("a pass report");
+    assert_eq!(got.failures(), 0, "{got}");
+    // The actor's pass ran as of the real clock: everything a year older than today is gone,
+    // which includes every row the fixed-date expectation names.
+    assert!(report(&got, "candles_1m").rows_removed >= exp.candles_1m.len() as u64);
+    nothing_left_older_than_a_year(&pool).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn nothing_left_older_than_a_year(pool: &PgPool) {
+    assert_eq!(
+        count(
+            pool,
+            "SELECT count(*) FROM trading.price_candles WHERE interval = '1m'
+             AND open_time < date_trunc('day', now() - interval '365 days')"
+        )
+        .await,
+        0
+    );
+}

@@ -335,7 +335,8 @@ impl MarketMaintenance for PgRetentionStore {
             .acquire()
             .await
             .map_err(|e| RetentionError::db(ctx(), e))?;
-        let table = format!("trading.{}", ident(&p.name));
+        // The name matched ^price_ticks_[0-9]{8}$ (tick_partitions): no quoting needed.
+        let table = format!("trading.{}", p.name);
         let mut statements = vec![DDL_LOCK_TIMEOUT.to_string()];
         if p.detach_pending {
             statements.push(format!(
@@ -349,10 +350,12 @@ impl MarketMaintenance for PgRetentionStore {
         statements.push(format!("DROP TABLE IF EXISTS {table}"));
         let mut result = Ok(());
         for sql in &statements {
+            let started = std::time::Instant::now();
             if let Err(e) = raw(&mut conn, sql.clone()).await {
                 result = Err(RetentionError::db(ctx(), e));
                 break;
             }
+            tracing::info!(statement = %sql, took_ms = started.elapsed().as_millis() as u64, "tick partition DDL");
         }
         // The connection goes back to the pool: leave it as we found it.
         let _ = raw(&mut conn, "RESET lock_timeout".into()).await;
@@ -364,16 +367,63 @@ impl MarketMaintenance for PgRetentionStore {
         from: NaiveDate,
         days: u32,
     ) -> Result<(), RetentionError> {
-        // One statement per day: creating a partition locks the parent until commit, so each
-        // is its own short transaction (as the writer does it).
+        // `CREATE TABLE ... PARTITION OF` (what trading.ensure_tick_partition does) takes ACCESS
+        // EXCLUSIVE on price_ticks and stalls the tick writer while it builds the table. Here
+        // the table is built standalone (with a CHECK matching the bounds, so ATTACH need not
+        // scan it) and attached, which takes only SHARE UPDATE EXCLUSIVE: inserts go on. One
+        // transaction per day, so nobody sees the table before it is attached.
         for day in from.iter_days().take(days as usize) {
-            sqlx::query("SELECT trading.ensure_tick_partition($1)")
-                .bind(day)
-                .execute(&self.pool)
+            let name = format!("price_ticks_{}", day.format("%Y%m%d"));
+            let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+                .bind(format!("trading.{name}"))
+                .fetch_one(&self.pool)
                 .await
-                .map_err(|e| {
-                    RetentionError::db(format!("creating the tick partition of {day}"), e)
-                })?;
+                .map_err(|e| RetentionError::db(format!("looking for {name}"), e))?;
+            if exists.is_some() {
+                continue;
+            }
+            let (lo, hi) = (
+                format!("{day} 00:00:00+00"),
+                format!("{} 00:00:00+00", day + chrono::Days::new(1)),
+            );
+            let table = format!("trading.{}", ident(&name));
+            let sql = [
+                format!(
+                    "CREATE TABLE {table} (LIKE trading.price_ticks INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)"
+                ),
+                format!(
+                    "ALTER TABLE {table} ADD CONSTRAINT bounds CHECK (\"timestamp\" >= '{lo}' AND \"timestamp\" < '{hi}')"
+                ),
+                format!(
+                    "ALTER TABLE trading.price_ticks ATTACH PARTITION {table} FOR VALUES FROM ('{lo}') TO ('{hi}')"
+                ),
+                format!("ALTER TABLE {table} DROP CONSTRAINT bounds"),
+            ];
+            let started = std::time::Instant::now();
+            let ctx = || format!("creating tick partition {name}");
+            let mut tx = self
+                .pool
+                .begin()
+                .await
+                .map_err(|e| RetentionError::db(ctx(), e))?;
+            sqlx::query(DDL_LOCK_TIMEOUT.replace("SET", "SET LOCAL").as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| RetentionError::db(ctx(), e))?;
+            for stmt in &sql {
+                if let Err(e) = sqlx::query(stmt).execute(&mut *tx).await {
+                    // A racing creator (the writer) made it first: that is the goal reached.
+                    if matches!(&e, sqlx::Error::Database(d) if d.code().as_deref() == Some("42P07"))
+                    {
+                        break;
+                    }
+                    return Err(RetentionError::db(ctx(), e));
+                }
+            }
+            tx.commit()
+                .await
+                .map_err(|e| RetentionError::db(ctx(), e))?;
+            tracing::info!(partition = %name, took_ms = started.elapsed().as_millis() as u64, "tick partition created and attached");
         }
         Ok(())
     }
