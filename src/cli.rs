@@ -65,6 +65,18 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         eval: Option<PathBuf>,
     },
+    /// Apply the retention policies once (archive, then remove what is past its age) and exit;
+    /// the daemon's RetentionActor does the same on a schedule.
+    Retention {
+        /// Print per policy what would be archived and removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run one pass and exit (the default; accepted for explicitness).
+        #[arg(long)]
+        once: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Validate the configuration and print it, secrets redacted.
     CheckConfig {
         #[arg(long)]

@@ -24,6 +24,7 @@ pub const ENV_SHORTCUTS: &[(&str, &str)] = &[
     ("TRADEPIPE_SOURCES_FILE", "news.sources_file"),
     ("TRADEPIPE_DOCUMENT_STORE", "documents.backend"),
     ("TRADEPIPE_MONGODB_URL", "documents.mongodb_url"),
+    ("TRADEPIPE_ARCHIVE_DIR", "retention.archive_dir"),
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -41,6 +42,7 @@ pub struct Config {
     pub news: NewsConfig,
     pub documents: DocumentsConfig,
     pub analysis: AnalysisConfig,
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -382,6 +384,152 @@ impl Default for AnalysisConfig {
     }
 }
 
+/// Data lifecycle (`RetentionActor`, `tradepipe retention`): the seed's retention table, each
+/// age configurable. Ages are in hours so that 24-hour and multi-year policies read alike.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Whether the daemon runs the RetentionActor at all (`tradepipe retention` runs regardless).
+    pub enabled: bool,
+    /// Seconds between two passes (the first runs shortly after start).
+    pub interval_secs: u64,
+    /// Seconds between two `REFRESH MATERIALIZED VIEW CONCURRENTLY trading.symbol_summary`.
+    pub summary_refresh_secs: u64,
+    /// Rows per DELETE statement (each its own short transaction).
+    pub batch_size: usize,
+    /// `ANALYZE` a table after a pass removed more than this share of its rows.
+    pub analyze_fraction: f64,
+    /// Where archives and their MANIFEST.json go. `TRADEPIPE_ARCHIVE_DIR` overrides.
+    pub archive_dir: PathBuf,
+    pub compression: Compression,
+    /// Log what would be archived and removed, change nothing.
+    pub dry_run: bool,
+    /// Daily tick partitions created ahead of today.
+    pub tick_partitions_ahead_days: u32,
+    pub ticks: AgePolicy,
+    pub candles_1m: AgePolicy,
+    pub candles_5m_plus: AgePolicy,
+    pub raw_articles: AgePolicy,
+    pub articles: AgePolicy,
+    pub analysis_results: AgePolicy,
+    pub sessions: AgePolicy,
+}
+
+/// One retention policy: rows older than `max_age_hours` go, after being archived when `archive`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgePolicy {
+    pub max_age_hours: u64,
+    #[serde(default)]
+    pub archive: bool,
+}
+
+impl AgePolicy {
+    fn new(max_age_hours: u64, archive: bool) -> Self {
+        AgePolicy {
+            max_age_hours,
+            archive,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Gzip,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        // The seed's table: archive where it has a Cold/Archive tier (the candles), delete only
+        // elsewhere. 1 year = 365 days.
+        RetentionConfig {
+            enabled: true,
+            interval_secs: 3600,
+            summary_refresh_secs: 300,
+            batch_size: 5000,
+            analyze_fraction: 0.1,
+            archive_dir: PathBuf::from("./archive"),
+            compression: Compression::Gzip,
+            dry_run: false,
+            tick_partitions_ahead_days: 3,
+            ticks: AgePolicy::new(24, false),
+            candles_1m: AgePolicy::new(365 * 24, true),
+            candles_5m_plus: AgePolicy::new(5 * 365 * 24, true),
+            raw_articles: AgePolicy::new(90 * 24, false),
+            articles: AgePolicy::new(3 * 365 * 24, false),
+            analysis_results: AgePolicy::new(3 * 365 * 24, false),
+            sessions: AgePolicy::new(24, false),
+        }
+    }
+}
+
+impl RetentionConfig {
+    fn validate(&self, documents: DocumentBackend) -> Result<(), ConfigError> {
+        if self.interval_secs == 0 {
+            return Err(invalid("retention.interval_secs", "must be at least 1"));
+        }
+        if self.summary_refresh_secs == 0 {
+            return Err(invalid(
+                "retention.summary_refresh_secs",
+                "must be at least 1",
+            ));
+        }
+        if !(1..=100_000).contains(&self.batch_size) {
+            return Err(invalid("retention.batch_size", "must be 1..=100000"));
+        }
+        if !(0.0..=1.0).contains(&self.analyze_fraction) {
+            return Err(invalid("retention.analyze_fraction", "must be 0..=1"));
+        }
+        for (key, p) in [
+            ("retention.ticks.max_age_hours", &self.ticks),
+            ("retention.candles_1m.max_age_hours", &self.candles_1m),
+            (
+                "retention.candles_5m_plus.max_age_hours",
+                &self.candles_5m_plus,
+            ),
+            ("retention.raw_articles.max_age_hours", &self.raw_articles),
+            ("retention.articles.max_age_hours", &self.articles),
+            (
+                "retention.analysis_results.max_age_hours",
+                &self.analysis_results,
+            ),
+            ("retention.sessions.max_age_hours", &self.sessions),
+        ] {
+            // Ten thousand years would overflow chrono's date range on subtraction.
+            if !(1..=87_600_000).contains(&p.max_age_hours) {
+                return Err(invalid(key, "must be 1..=87600000"));
+            }
+        }
+        // Ticks go by dropping whole partitions and sessions by Redis TTL: neither has rows to
+        // archive one by one.
+        if self.ticks.archive {
+            return Err(invalid(
+                "retention.ticks.archive",
+                "ticks are not archived (the seed keeps them 24 hours, no cold tier)",
+            ));
+        }
+        if self.sessions.archive {
+            return Err(invalid(
+                "retention.sessions.archive",
+                "sessions expire by Redis TTL and cannot be archived",
+            ));
+        }
+        if documents == DocumentBackend::Mongodb {
+            for (key, p) in [
+                ("retention.raw_articles.archive", &self.raw_articles),
+                ("retention.articles.archive", &self.articles),
+                ("retention.analysis_results.archive", &self.analysis_results),
+            ] {
+                if p.archive {
+                    return Err(invalid(key, "archiving from MongoDB is not implemented"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A configuration value that must never reach a log or a metric. Its `Debug` and `Display`
 /// redact; URLs keep scheme, host and path so an operator can still tell which server is meant.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -595,6 +743,7 @@ impl Config {
                 &["mongodb", "mongodb+srv"],
             )?;
         }
+        self.retention.validate(self.documents.backend)?;
         if self
             .log
             .level
@@ -712,6 +861,33 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("mailbox.market_writer")
+        );
+    }
+
+    #[test]
+    fn retention_refuses_what_it_cannot_do() {
+        let mut c = Config::default();
+        c.retention.ticks.archive = true;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("retention.ticks.archive"), "{e}");
+        let mut c = Config::default();
+        c.documents.backend = DocumentBackend::Mongodb;
+        c.retention.articles.archive = true;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("retention.articles.archive"), "{e}");
+        let mut c = Config::default();
+        c.retention.batch_size = 0;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn default_toml_documents_the_compiled_retention_defaults() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"));
+        let text = std::fs::read_to_string(path).unwrap();
+        let file: Config = toml::from_str(&text).unwrap();
+        assert_eq!(
+            toml::to_string(&file.retention).unwrap(),
+            toml::to_string(&RetentionConfig::default()).unwrap()
         );
     }
 

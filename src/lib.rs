@@ -6,6 +6,7 @@ pub mod cli; // clap definitions
 pub mod config; // typed configuration, defaults, env overrides, validation
 pub mod domain; // plain data: Trade, Candle, Interval (no I/O)
 pub mod exchange; // Binance wire format, REST client, trades files, replay peer
+pub mod lifecycle; // retention policies, archiving, one pass over them (RetentionActor, CLI)
 pub mod news; // news extraction, normalization and crawling
 pub mod nlp; // the analysis model: sentiment, entities, topics, causal signals (pure)
 pub mod pipelines; // wiring: which actor feeds which

@@ -81,6 +81,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{json}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Retention {
+            dry_run,
+            once: _,
+            config,
+        } => {
+            let cfg = Config::load(config.as_deref())?;
+            tradepipe::telemetry::init_logging(&cfg.log)?;
+            let report = tokio::runtime::Runtime::new()?
+                .block_on(tradepipe::pipelines::retention::run_once(&cfg, dry_run))?;
+            print!("{report}");
+            Ok(if report.failures() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Run {
             config,
             progress,

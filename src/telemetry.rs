@@ -68,6 +68,15 @@ pub fn metrics_handle() -> Result<PrometheusHandle, TelemetryError> {
                 .map_err(|e| TelemetryError::Metrics(e.to_string()))?;
         }
     }
+    // A retention pass takes seconds to minutes.
+    builder = builder
+        .set_buckets_for_metric(
+            Matcher::Full("tradepipe_retention_pass_seconds".into()),
+            &[
+                0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0,
+            ],
+        )
+        .map_err(|e| TelemetryError::Metrics(e.to_string()))?;
     let handle = builder
         .install_recorder()
         .map_err(|e| TelemetryError::Metrics(e.to_string()))?;

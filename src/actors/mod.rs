@@ -13,6 +13,7 @@ pub mod market_writer;
 pub mod normalizer;
 pub mod prediction;
 pub mod redis_publisher;
+pub mod retention;
 pub mod sentiment;
 
 use actix::dev::ToEnvelope;

@@ -6,6 +6,7 @@ pub mod analysis;
 pub mod market;
 pub mod news;
 mod operations;
+pub mod retention;
 
 use crate::config::Config;
 use crate::store::WriteStats;
@@ -94,6 +95,10 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    let retention = retention::RetentionPipeline::start(&cfg)
+        .await
+        .context("starting retention")?;
+    // READY=1 goes out here: every pipeline is up.
     let notifier = Arc::new(crate::systemd::Notifier::from_env());
     let watchdog = operations::start(&cfg, &market, news.as_ref(), notifier.clone());
 
@@ -104,6 +109,9 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
     let deadline = Duration::from_secs(cfg.shutdown.deadline_secs);
     let started = Instant::now();
     let flushed = tokio::time::timeout(deadline, async {
+        if let Some(r) = &retention {
+            r.shutdown().await;
+        }
         if let Some(n) = &news {
             n.shutdown().await;
         }

@@ -14,6 +14,10 @@ pub mod postgres;
 pub mod prices;
 pub mod redis;
 pub mod redis_analysis;
+pub mod retention;
+pub mod retention_mongo;
+pub mod retention_pg;
+pub mod retention_redis;
 pub mod spool;
 
 pub use postgres::{PgMarketStore, connect, connect_lazy, migrate};

@@ -1,0 +1,81 @@
+//! Sessions live in Redis (`{prefix}session:*`, written by the platform's API) and expire by TTL,
+//! as the seed wants (24 hours). Whatever session key was written without a TTL would live
+//! forever; the retention pass finds those with SCAN (incremental, never KEYS) and gives them one.
+
+use super::retention::{RetentionError, SessionStore};
+use redis::AsyncCommands;
+
+pub struct RedisSessionStore {
+    client: redis::Client,
+    pattern: String,
+}
+
+impl RedisSessionStore {
+    pub fn new(url: &str, key_prefix: &str) -> Result<Self, RetentionError> {
+        let client = redis::Client::open(url).map_err(|source| RetentionError::Redis {
+            context: "opening the Redis client for sessions".into(),
+            source,
+        })?;
+        Ok(RedisSessionStore {
+            client,
+            pattern: format!("{key_prefix}session:*"),
+        })
+    }
+}
+
+fn redis_err(context: &str) -> impl FnOnce(redis::RedisError) -> RetentionError + '_ {
+    move |source| RetentionError::Redis {
+        context: context.to_string(),
+        source,
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for RedisSessionStore {
+    async fn expire_sessions(&self, ttl_secs: u64, apply: bool) -> Result<u64, RetentionError> {
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(redis_err("connecting to Redis for sessions"))?;
+        let mut keys = Vec::new();
+        {
+            let mut iter = conn
+                .scan_match::<_, String>(&self.pattern)
+                .await
+                .map_err(redis_err("scanning session keys"))?;
+            while let Some(k) = futures_util::StreamExt::next(&mut iter).await {
+                keys.push(k);
+            }
+        }
+        let mut fixed = 0;
+        for chunk in keys.chunks(500) {
+            let mut ttl = redis::pipe();
+            for k in chunk {
+                ttl.ttl(k);
+            }
+            let ttls: Vec<i64> = ttl
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_err("reading session TTLs"))?;
+            // -1: exists without TTL (-2: gone meanwhile).
+            let missing: Vec<&String> = chunk
+                .iter()
+                .zip(&ttls)
+                .filter(|(_, t)| **t == -1)
+                .map(|(k, _)| k)
+                .collect();
+            fixed += missing.len() as u64;
+            if apply && !missing.is_empty() {
+                let mut exp = redis::pipe();
+                for k in missing {
+                    exp.expire(k, ttl_secs as i64).ignore();
+                }
+                exp.query_async::<()>(&mut conn)
+                    .await
+                    .map_err(redis_err("setting session TTLs"))?;
+            }
+        }
+        Ok(fixed)
+    }
+}
