@@ -307,12 +307,11 @@ async fn one_pass_removes_exactly_the_rows_past_each_policy_and_archives_them(po
         count(&pool, "SELECT count(*) FROM trading.price_ticks").await,
         288 + 101
     );
-    assert!(
-        report(&r, "analysis_results")
-            .skipped
-            .as_deref()
-            .unwrap()
-            .contains("does not exist")
+    assert_eq!(report(&r, "analysis_results").skipped, None);
+    assert_eq!(
+        report(&r, "analysis_results").rows_removed,
+        0,
+        "no analyses here"
     );
 
     // A second pass does nothing: no row, no file, no partition.
@@ -496,16 +495,27 @@ async fn a_row_changed_after_archiving_is_archived_again_not_lost(pool: PgPool) 
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Analyses (migration 0006) age by analyzed_at, before their articles; an article older than
+/// its policy whose analysis is still kept stays, because deleting it would cascade to an
+/// analysis that was never archived.
 #[sqlx::test(migrations = "./migrations")]
-async fn analysis_results_are_removed_once_their_table_exists(pool: PgPool) {
+async fn analysis_results_go_before_their_articles_and_hold_them_back(pool: PgPool) {
     sqlx::raw_sql(
-        "CREATE TABLE content.analysis_results (
-             id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-             analyzed_at TIMESTAMPTZ NOT NULL,
-             result JSONB NOT NULL);
-         INSERT INTO content.analysis_results (analyzed_at, result)
-         SELECT '2026-11-25T10:00:00Z'::timestamptz - n * interval '30 days', '{}'
-         FROM generate_series(0, 47) n;",
+        "INSERT INTO content.articles (url, url_hash, title, source_name, crawled_at, published_at, doc)
+         SELECT 'https://x.example/' || n, encode(sha256(('u' || n)::bytea), 'hex'), 't', 'Wire', ts, ts, '{}'
+         FROM (SELECT n, '2026-11-25T10:00:00Z'::timestamptz - n * interval '30 days' AS ts
+               FROM generate_series(0, 47) n) s;
+         INSERT INTO content.analysis_results
+             (article_id, model_version, analyzed_at, sentiment_label, sentiment_score, trend_direction, doc)
+         SELECT id, 'v', published_at, 'NEUTRAL', 0, 'SIDEWAYS', '{}' FROM content.articles;
+         -- Published four years ago, analysed just now: the article must wait for its analysis.
+         INSERT INTO content.articles (url, url_hash, title, source_name, crawled_at, published_at, doc)
+         VALUES ('https://x.example/late', encode(sha256('late'::bytea), 'hex'), 'late', 'Wire',
+                 '2022-11-01T00:00:00Z', '2022-11-01T00:00:00Z', '{}');
+         INSERT INTO content.analysis_results
+             (article_id, model_version, analyzed_at, sentiment_label, sentiment_score, trend_direction, doc)
+         SELECT id, 'v', '2026-11-25T09:00:00Z', 'NEUTRAL', 0, 'SIDEWAYS', '{}'
+         FROM content.articles WHERE title = 'late';",
     )
     .execute(&pool)
     .await
@@ -520,15 +530,32 @@ async fn analysis_results_are_removed_once_their_table_exists(pool: PgPool) {
     let dir = archive_dir("analysis");
     let lc = lifecycle(&pool, config(&dir, 5));
     let r = lc.run_pass(now(), false).await.unwrap();
+    assert_eq!(r.failures(), 0, "{r}");
+    let removed = report(&r, "analysis_results").rows_removed;
+    // Archived policies remove whole UTC days past the age: at most the count above.
+    assert!(removed > 0 && removed <= old as u64, "{r}");
+    let kept = count(&pool, "SELECT count(*) FROM content.analysis_results").await;
+    assert_eq!(kept, 49 - removed as i64);
+    // Every remaining analysis still has its article, and the late one's article is kept.
     assert_eq!(
-        report(&r, "analysis_results").rows_removed,
-        old as u64,
-        "{r}"
+        count(
+            &pool,
+            "SELECT count(*) FROM content.analysis_results r
+             JOIN content.articles a ON a.id = r.article_id"
+        )
+        .await,
+        kept
     );
     assert_eq!(
-        count(&pool, "SELECT count(*) FROM content.analysis_results").await,
-        48 - old
+        count(
+            &pool,
+            "SELECT count(*) FROM content.articles WHERE title = 'late'"
+        )
+        .await,
+        1,
+        "an article whose analysis is kept stays"
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
