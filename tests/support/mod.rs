@@ -220,6 +220,10 @@ impl DaemonEnv {
             .env("TRADEPIPE__BINANCE__BACKOFF_INITIAL_MS", "50")
             .env("TRADEPIPE__BINANCE__BACKOFF_MAX_MS", "500")
             .env("TRADEPIPE__BINANCE__BACKFILL_RETRY_SECS", "30")
+            // The replayed trades are from 2024: past every retention policy, so a pass (30 s
+            // after start) would archive and remove what the test is checking. Retention has
+            // its own tests (tests/retention.rs).
+            .env("TRADEPIPE__RETENTION__ENABLED", "false")
             .env(
                 "RUST_LOG",
                 std::env::var("TEST_DAEMON_LOG").unwrap_or_else(|_| "warn,tradepipe=info".into()),
