@@ -115,7 +115,12 @@ impl Folder {
                 tracing::warn!(symbol = %trade.symbol, trade_id = trade.trade_id, "trade for an unconfigured symbol skipped");
                 continue;
             };
+            let late_before = book.late_trades;
             if book.apply(&trade, &mut candles) {
+                if book.late_trades > late_before {
+                    metrics::counter!("tradepipe_trades_late_total", "symbol" => trade.symbol.to_string()).increment(1);
+                    tracing::warn!(symbol = %trade.symbol, trade_id = trade.trade_id, trade_time_ms = trade.time_ms, "trade stamped before the open minute folded into it: its closed candle was closed too early");
+                }
                 if touched.last() != Some(&trade.symbol) && !touched.contains(&trade.symbol) {
                     touched.push(trade.symbol.clone());
                 }

@@ -314,6 +314,9 @@ pub struct CandleBook {
     /// `minute_ms + 1 minute`, cached so the hot path is one comparison; `i64::MIN` when there is
     /// no current minute, so that the first trade always opens one.
     minute_end_ms: i64,
+    /// New trades stamped before the current minute, folded into it (see [`Self::apply`]).
+    /// Each one is a candle that is not exactly the exchange's; counted so it shows.
+    pub late_trades: u64,
     /// Highest trade id the book holds, folded or restored.
     last_id: Option<u64>,
     /// Highest id folded through the segment: every slot holds it, so a replayed trade at or
@@ -329,6 +332,7 @@ impl CandleBook {
             seg: Part::EMPTY,
             minute_ms: None,
             minute_end_ms: i64::MIN,
+            late_trades: 0,
             last_id: None,
             fast_through: None,
         }
@@ -412,6 +416,12 @@ impl CandleBook {
     /// candles: a closed candle has been published and is never reopened.
     #[inline]
     pub fn apply(&mut self, trade: &Trade, closed: &mut Vec<Candle>) -> bool {
+        if self.minute_ms.is_some()
+            && trade.time_ms < self.minute_end_ms.saturating_sub(MINUTE_MS)
+            && self.last_id.is_none_or(|last| trade.trade_id > last)
+        {
+            self.late_trades += 1;
+        }
         let id = trade.trade_id;
         if self.last_id.is_some_and(|last| id <= last) {
             return self.apply_catch_up(trade, closed);
@@ -529,6 +539,37 @@ fn slot_index(interval: Interval) -> usize {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_trade_stamped_before_the_open_minute_is_counted_as_late() {
+        let mut book = CandleBook::new(Symbol::from("BTCUSDT"));
+        let mut closed = Vec::new();
+        let t = |id: u64, time_ms: i64| Trade {
+            symbol: Symbol::from("BTCUSDT"),
+            trade_id: id,
+            price: "100".parse().unwrap(),
+            qty: "1".parse().unwrap(),
+            time_ms,
+            is_buyer_maker: false,
+        };
+        assert!(book.apply(&t(1, 60_000), &mut closed));
+        assert!(
+            book.apply(&t(2, 125_000), &mut closed),
+            "opens the 2nd minute after"
+        );
+        assert_eq!(book.late_trades, 0);
+        assert!(
+            book.apply(&t(3, 119_999), &mut closed),
+            "folded, not dropped"
+        );
+        assert_eq!(book.late_trades, 1);
+        assert!(
+            !book.apply(&t(2, 125_000), &mut closed),
+            "a duplicate is not late"
+        );
+        assert_eq!(book.late_trades, 1);
+    }
+
     use super::*;
     use std::str::FromStr;
 

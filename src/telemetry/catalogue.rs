@@ -92,6 +92,12 @@ pub const CATALOGUE: &[MetricDef] = &[
         help: "Trades received from the exchange (live and backfilled), per symbol.",
     },
     MetricDef {
+        name: "tradepipe_trades_late_total",
+        kind: Counter,
+        labels: &[SYMBOL],
+        help: "New trades stamped before the open minute, folded into it because their candle had already closed (each makes a candle inexact; expected 0).",
+    },
+    MetricDef {
         name: "tradepipe_trades_duplicate_total",
         kind: Counter,
         labels: &[SYMBOL],
