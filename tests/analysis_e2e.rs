@@ -48,14 +48,7 @@ async fn articles_are_analysed_once_and_predictions_scored_against_the_replayed_
     })
     .await
     .expect("news server");
-    let toml = tradepipe::news::server::sources_toml(server.local_addr(), 2)
-        .replace("delay_ms = 1000", "delay_ms = 20")
-        .replace("requests_per_minute = 60", "requests_per_minute = 3000");
-    let sources_file = std::env::temp_dir().join(format!(
-        "tradepipe-analysis-e2e-{}.toml",
-        std::process::id()
-    ));
-    std::fs::write(&sources_file, toml).unwrap();
+    let sources_file = quick_sources_file(&server, "analysis-e2e");
 
     // The 11 recorded minutes at 12x: about 55 s, so analyses exist before most predictions
     // and the early predictions' 2-minute horizons pass well before the tape ends.

@@ -307,22 +307,8 @@ async fn hostile_pages_fail_alone_and_every_article_lands_once(pool: PgPool) {
     )
     .await
     .expect("news server");
-    let toml = server
-        .sources_toml()
-        .replace("delay_ms = 1000", "delay_ms = 50")
-        .replace("requests_per_minute = 60", "requests_per_minute = 1200");
-    let sources_file =
-        std::env::temp_dir().join(format!("tradepipe-faults-news-{}.toml", std::process::id()));
-    std::fs::write(&sources_file, toml).expect("sources file");
-    let entries: Vec<_> = server
-        .sources()
-        .iter()
-        .flat_map(|s| s.entries.clone())
-        .collect();
-    let fetchable = entries
-        .iter()
-        .filter(|e| e.kind != EntryKind::Private)
-        .count() as i64;
+    let sources_file = quick_sources_file(&server, "faults-news");
+    let (entries, fetchable) = listed_entries(&server);
     let articles_expected = entries
         .iter()
         .filter(|e| {

@@ -23,22 +23,8 @@ async fn two_instances_and_a_kill_9_crawl_every_article_exactly_once(pool: PgPoo
     .await
     .expect("news server");
     // The generated sources, made quicker (still paced) so the test takes seconds.
-    let toml = tradepipe::news::server::sources_toml(server.local_addr(), 3)
-        .replace("delay_ms = 1000", "delay_ms = 50")
-        .replace("requests_per_minute = 60", "requests_per_minute = 1200");
-    let sources_file =
-        std::env::temp_dir().join(format!("tradepipe-news-e2e-{}.toml", std::process::id()));
-    std::fs::write(&sources_file, toml).unwrap();
-
-    let entries: Vec<_> = server
-        .sources()
-        .iter()
-        .flat_map(|s| s.entries.clone())
-        .collect();
-    let fetchable = entries
-        .iter()
-        .filter(|e| e.kind != EntryKind::Private)
-        .count() as i64;
+    let sources_file = quick_sources_file(&server, "news-e2e");
+    let (entries, fetchable) = listed_entries(&server);
     let good: Vec<_> = entries
         .iter()
         .filter(|e| matches!(e.kind, EntryKind::Page | EntryKind::Redirect))

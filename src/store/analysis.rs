@@ -134,19 +134,13 @@ impl AnalysisCounts {
         n: u64,
         context: &str,
     ) -> Result<(), DocError> {
-        use crate::domain::ProcessingStatus as S;
-        match super::documents_pg::status_from_str(status) {
-            Some(S::Pending) => self.pending = n,
-            Some(S::Processing) => self.processing = n,
-            Some(S::Completed) => self.completed = n,
-            Some(S::Failed) => self.failed = n,
-            None => {
-                return Err(DocError::Store {
-                    context: context.to_string(),
-                    message: format!("unknown analysis_status {status:?}"),
-                });
-            }
-        }
+        let slots = [
+            &mut self.pending,
+            &mut self.processing,
+            &mut self.completed,
+            &mut self.failed,
+        ];
+        *super::documents::status_slot(slots, status, "analysis_status", context)? = n;
         Ok(())
     }
 }

@@ -13,8 +13,8 @@ use super::analysis::{
 };
 use super::documents::DocError;
 use super::documents_mongo::{
-    MongoDocumentStore, claim_oldest, corrupt, from_bson_date, is_duplicate_key, mongo_err,
-    parse_id, to_bson_date,
+    MongoDocumentStore, claim_oldest, corrupt, count_of, from_bson_date, is_duplicate_key,
+    mongo_err, parse_id, to_bson_date,
 };
 use crate::domain::Article;
 use crate::domain::prediction::{ActualOutcome, AnalysisRecord, Evidence, TrendPredictionRecord};
@@ -223,14 +223,6 @@ impl MongoDocumentStore {
             .into_iter()
             .map(prediction_from)
             .collect()
-    }
-}
-
-fn count_of(g: &Document, ctx: &str) -> Result<u64, DocError> {
-    match g.get("n") {
-        Some(Bson::Int32(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
-        Some(Bson::Int64(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
-        other => Err(corrupt(ctx, format!("unexpected count {other:?}"))),
     }
 }
 

@@ -98,6 +98,29 @@ pub(crate) fn check_completion(raw_id: &str, article: &Article) -> Result<(), Do
     Ok(())
 }
 
+/// The counter of a queue status among `[pending, processing, completed, failed]`, for filling
+/// counts from a GROUP BY on a status column (`what` names it in the error). Shared by the raw
+/// page counts and the analysis queue counts of both stores.
+pub(crate) fn status_slot<'a>(
+    slots: [&'a mut u64; 4],
+    status: &str,
+    what: &str,
+    context: &str,
+) -> Result<&'a mut u64, DocError> {
+    use crate::domain::ProcessingStatus as S;
+    let [pending, processing, completed, failed] = slots;
+    match super::documents_pg::status_from_str(status) {
+        Some(S::Pending) => Ok(pending),
+        Some(S::Processing) => Ok(processing),
+        Some(S::Completed) => Ok(completed),
+        Some(S::Failed) => Ok(failed),
+        None => Err(DocError::Store {
+            context: context.to_string(),
+            message: format!("unknown {what} {status:?}"),
+        }),
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreCounts {
     pub raw_pending: u64,
@@ -105,6 +128,25 @@ pub struct StoreCounts {
     pub raw_completed: u64,
     pub raw_failed: u64,
     pub articles: u64,
+}
+
+impl StoreCounts {
+    /// Records `n` raw pages with processing status `status` (as stored).
+    pub(crate) fn set_raw_status(
+        &mut self,
+        status: &str,
+        n: u64,
+        context: &str,
+    ) -> Result<(), DocError> {
+        let slots = [
+            &mut self.raw_pending,
+            &mut self.raw_processing,
+            &mut self.raw_completed,
+            &mut self.raw_failed,
+        ];
+        *status_slot(slots, status, "processing_status", context)? = n;
+        Ok(())
+    }
 }
 
 /// Opens the configured document store: PostgreSQL on the daemon's pool (the default), or

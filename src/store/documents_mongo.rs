@@ -17,7 +17,7 @@
 //! from the client's clock, so workers' clocks must agree to well within a lease (NTP).
 
 use super::documents::{DocError, DocumentStore, StoreCounts, check_completion};
-use super::documents_pg::{status_from_str, validate_url_hash};
+use super::documents_pg::validate_url_hash;
 use crate::domain::news::{
     ArticleAuthor, ArticleImage, ArticleMetadata, ArticleSource, FeedEntryMeta, RateLimit,
     SourceKind, SourceMetadata, SourceSelectors,
@@ -300,6 +300,15 @@ where
         }
     }
     Ok(claimed)
+}
+
+/// The `n` of a `{"$group": {"_id": ..., "n": {"$sum": 1}}}` result.
+pub(super) fn count_of(g: &Document, ctx: &str) -> Result<u64, DocError> {
+    match g.get("n") {
+        Some(Bson::Int32(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
+        Some(Bson::Int64(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
+        other => Err(corrupt(ctx, format!("unexpected count {other:?}"))),
+    }
 }
 
 pub(super) fn corrupt(context: &str, message: impl Into<String>) -> DocError {
@@ -849,23 +858,8 @@ impl DocumentStore for MongoDocumentStore {
         };
         for g in groups {
             let status = g.get_str("_id").map_err(|e| corrupt(CTX, e.to_string()))?;
-            let n = match g.get("n") {
-                Some(Bson::Int32(n)) => u64::try_from(*n).unwrap_or(0),
-                Some(Bson::Int64(n)) => u64::try_from(*n).unwrap_or(0),
-                other => return Err(corrupt(CTX, format!("unexpected count {other:?}"))),
-            };
-            match status_from_str(status) {
-                Some(ProcessingStatus::Pending) => counts.raw_pending = n,
-                Some(ProcessingStatus::Processing) => counts.raw_processing = n,
-                Some(ProcessingStatus::Completed) => counts.raw_completed = n,
-                Some(ProcessingStatus::Failed) => counts.raw_failed = n,
-                None => {
-                    return Err(corrupt(
-                        CTX,
-                        format!("unknown processing_status {status:?}"),
-                    ));
-                }
-            }
+            let n = count_of(&g, CTX)?;
+            counts.set_raw_status(status, n, CTX)?;
         }
         Ok(counts)
     }

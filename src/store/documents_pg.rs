@@ -546,18 +546,7 @@ impl DocumentStore for PgDocumentStore {
         };
         for (status, n) in rows {
             let n = n.unsigned_abs();
-            match status_from_str(&status) {
-                Some(ProcessingStatus::Pending) => counts.raw_pending = n,
-                Some(ProcessingStatus::Processing) => counts.raw_processing = n,
-                Some(ProcessingStatus::Completed) => counts.raw_completed = n,
-                Some(ProcessingStatus::Failed) => counts.raw_failed = n,
-                None => {
-                    return Err(corrupt(
-                        CTX,
-                        format!("unknown processing_status {status:?}"),
-                    ));
-                }
-            }
+            counts.set_raw_status(&status, n, CTX)?;
         }
         Ok(counts)
     }

@@ -321,6 +321,35 @@ pub fn metric_value(metrics: &str, series: &str) -> f64 {
 }
 
 /// Raw articles per `processing_status`.
+/// The local news server's sources made quicker for a test (still paced: 50 ms between
+/// requests) and written to a temp file named after `tag`, for `TRADEPIPE_SOURCES_FILE`.
+pub fn quick_sources_file(server: &tradepipe::news::server::NewsServer, tag: &str) -> PathBuf {
+    let toml = server
+        .sources_toml()
+        .replace("delay_ms = 1000", "delay_ms = 50")
+        .replace("requests_per_minute = 60", "requests_per_minute = 1200");
+    let path = std::env::temp_dir().join(format!("tradepipe-{tag}-{}.toml", std::process::id()));
+    std::fs::write(&path, toml).expect("writing the sources file");
+    path
+}
+
+/// Every page the server lists (all sources), and how many of them a polite crawler may fetch
+/// (robots.txt keeps it out of the private ones).
+pub fn listed_entries(
+    server: &tradepipe::news::server::NewsServer,
+) -> (Vec<tradepipe::news::server::ListedEntry>, i64) {
+    let entries: Vec<_> = server
+        .sources()
+        .iter()
+        .flat_map(|s| s.entries.clone())
+        .collect();
+    let fetchable = entries
+        .iter()
+        .filter(|e| e.kind != tradepipe::news::server::EntryKind::Private)
+        .count() as i64;
+    (entries, fetchable)
+}
+
 pub async fn raw_status_counts(pool: &PgPool) -> std::collections::HashMap<String, i64> {
     sqlx::query("SELECT processing_status, count(*) FROM content.raw_articles GROUP BY 1")
         .fetch_all(pool)
