@@ -168,7 +168,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The whole normalization (extraction plus title, dates, language, symbols, images,
     // excerpt...), exactly as the NormalizerActor runs it.
     {
-        use tradepipe::news::normalize::{PageInput, SymbolAliases, normalize_article};
+        use tradepipe::news::normalize::{PageInput, normalize_article};
+        use tradepipe_model::aliases::SymbolAliases;
         let aliases = SymbolAliases::default_crypto();
         let (w0, c0) = (Instant::now(), thread_cpu_secs());
         let mut words = 0usize;

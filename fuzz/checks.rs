@@ -8,7 +8,8 @@ use tradepipe::exchange::binance::{StreamEvent, parse_stream_message, trade_mess
 use tradepipe::exchange::trades_file::{read_any_trades, read_trades_file};
 use tradepipe::news::extract::Selectors;
 use tradepipe::news::fetch::decode_body;
-use tradepipe::news::normalize::{PageInput, SymbolAliases, normalize_article};
+use tradepipe::news::normalize::{PageInput, normalize_article};
+use tradepipe_model::aliases::SymbolAliases;
 
 /// Binance stream messages: parsing never panics, and a message that parses as a trade survives
 /// a round trip through Binance's wire format (raw and combined) unchanged.

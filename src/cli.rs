@@ -35,12 +35,6 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Serve Binance's WebSocket and REST API from public-data trade files: the local exchange
-    /// the demo, the tests and the benchmarks run the real feed client against.
-    Replay(crate::exchange::replay::ReplayArgs),
-    /// Serve real article pages with RSS/Atom feeds, robots.txt and the awkward cases (redirects,
-    /// 304s, an oversized and a malformed page): the local news site the demo and tests crawl.
-    NewsServer(crate::news::server::NewsServerArgs),
     /// Print the normalized article of a saved page as one JSON object: the NormalizerActor's
     /// own code path, for tuning a source's selectors.
     Normalize {
@@ -55,15 +49,6 @@ pub enum Command {
         source: Option<String>,
         #[arg(long)]
         config: Option<PathBuf>,
-    },
-    /// Analyse articles: JSON lines ({"title":..,"body":..}) or plain text lines on stdin, one
-    /// analysis JSON line per input on stdout (the analysis model's own code path). With --eval,
-    /// score the sentiment model on a labelled file instead.
-    Analyze {
-        /// A labelled file (Financial PhraseBank `label<TAB>text`, or {"label","text"} lines):
-        /// prints accuracy, per-class precision/recall/F1 and macro-F1.
-        #[arg(long, value_name = "FILE")]
-        eval: Option<PathBuf>,
     },
     /// Apply the retention policies once (archive, then remove what is past its age) and exit;
     /// the daemon's RetentionActor does the same on a schedule.

@@ -731,7 +731,8 @@ impl Config {
             return Err(invalid("analysis.volatility_minutes", "must be at least 3"));
         }
         for h in &a.horizons {
-            crate::predict::parse_horizon(h).map_err(|e| invalid("analysis.horizons", e))?;
+            tradepipe_model::predict::parse_horizon(h)
+                .map_err(|e| invalid("analysis.horizons", e))?;
         }
         if self.news.max_body_bytes < 1024 {
             return Err(invalid("news.max_body_bytes", "must be at least 1024"));

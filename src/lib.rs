@@ -5,12 +5,10 @@ pub mod actors; // one file per actor; bounded mailboxes, supervised
 pub mod cli; // clap definitions
 pub mod config; // typed configuration, defaults, env overrides, validation
 pub mod domain; // plain data: Trade, Candle, Interval (no I/O)
-pub mod exchange; // Binance wire format, REST client, trades files, replay peer
+pub mod exchange; // Binance wire format, REST client, trades files
 pub mod lifecycle; // retention policies, archiving, one pass over them (RetentionActor, CLI)
 pub mod news; // news extraction, normalization and crawling
-pub mod nlp; // the analysis model: sentiment, entities, topics, causal signals (pure)
 pub mod pipelines; // wiring: which actor feeds which
-pub mod predict; // per-symbol trend predictions from analysed news, scored against candles (pure)
 pub mod store; // PostgreSQL, Redis and the on-disk spool behind small traits
 pub mod systemd; // sd_notify (READY, STATUS, STOPPING) and the liveness watchdog
 pub mod telemetry; // tracing, metrics, /metrics /healthz /readyz

@@ -42,29 +42,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::runtime::Runtime::new()?.block_on(tradepipe::pipelines::migrate(&cfg))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Replay(args) => {
-            tradepipe::telemetry::init_logging(&tradepipe::config::LogConfig::default())?;
-            tokio::runtime::Runtime::new()?.block_on(tradepipe::exchange::replay::run(args))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Analyze { eval } => {
-            let stdout = std::io::stdout().lock();
-            match eval {
-                Some(path) => {
-                    tradepipe::nlp::cli::run_eval(&path, stdout)?;
-                }
-                None => {
-                    let stats = tradepipe::nlp::cli::run_analyze(std::io::stdin().lock(), stdout)?;
-                    eprintln!("{stats:?}");
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::NewsServer(args) => {
-            tradepipe::telemetry::init_logging(&tradepipe::config::LogConfig::default())?;
-            tokio::runtime::Runtime::new()?.block_on(tradepipe::news::server::run(args))?;
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Normalize {
             file,
             url,

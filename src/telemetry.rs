@@ -14,6 +14,7 @@ use tracing_subscriber::EnvFilter;
 
 pub mod catalogue; // every exported metric: name, type, labels, help, buckets
 pub mod probes; // PostgreSQL/Redis pings and process memory, for /metrics
+pub mod progress; // trades and candles written so far: the progress line, --exit-after-trades
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {

@@ -4,17 +4,15 @@
 //! passed a prediction's horizon, scores it: the outcome price is exactly the close of the
 //! stored 1m candle ending at the horizon.
 
-mod support;
-
 use futures_util::StreamExt;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::*;
-use tradepipe::domain::prediction::TrendPredictionRecord;
-use tradepipe::news::server::NewsServerConfig;
+use tradepipe_model::record::TrendPredictionRecord;
+use tradepipe_testkit::news_server::NewsServerConfig;
+use tradepipe_testkit::support::*;
 
 const HORIZON: &str = "2m";
 
@@ -40,7 +38,7 @@ async fn scored(pool: &PgPool, symbol: &str) -> Vec<TrendPredictionRecord> {
 async fn articles_are_analysed_once_and_predictions_scored_against_the_replayed_market(
     pool: PgPool,
 ) {
-    let server = tradepipe::news::server::start(NewsServerConfig {
+    let server = tradepipe_testkit::news_server::start(NewsServerConfig {
         pages_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/news/pages"),
         listen: "127.0.0.1:0".parse().unwrap(),
         sources: 2,

@@ -16,8 +16,10 @@ use tradepipe::domain::{Article, NewsSource, ProcessingStatus, RawArticle};
 use tradepipe::news::fetch::{FetchError, FetchSettings, Fetched, PoliteFetcher};
 use tradepipe::news::lock::CrawlLock;
 use tradepipe::news::normalize::canonicalize_url;
-use tradepipe::news::server::{EntryKind, LoggedRequest, NewsServer, NewsServerConfig, start};
 use tradepipe::store::documents::{DocError, DocumentStore, StoreCounts};
+use tradepipe_testkit::news_server::{
+    EntryKind, LoggedRequest, NewsServer, NewsServerConfig, start,
+};
 
 const REDIS: &str = "redis://127.0.0.1:6379/0";
 const CAP: u64 = 1024 * 1024;

@@ -23,15 +23,15 @@ use tradepipe::domain::news::{
     ArticleAuthor, ArticleImage, ArticleMetadata, ArticleSource, FeedEntryMeta, RateLimit,
     SourceKind, SourceMetadata, SourceSelectors,
 };
-use tradepipe::domain::prediction::{AnalysisRecord, TrendPredictionRecord};
 use tradepipe::domain::{Article, NewsSource, ProcessingStatus, RawArticle};
 use tradepipe::news::normalize::url_hash;
-use tradepipe::nlp::analysis::{Analyzer, Direction};
-use tradepipe::predict::{MarketView, WeighParams, build_prediction, score};
 use tradepipe::store::analysis::{AnalysisCounts, FullDocumentStore};
 use tradepipe::store::documents::{DocError, DocumentStore, StoreCounts, open_document_store};
 use tradepipe::store::documents_mongo::MongoDocumentStore;
 use tradepipe::store::documents_pg::PgDocumentStore;
+use tradepipe_model::analysis::{Analyzer, Direction};
+use tradepipe_model::predict::{MarketView, WeighParams, build_prediction, score};
+use tradepipe_model::record::{AnalysisRecord, TrendPredictionRecord};
 
 const LONG_LEASE: Duration = Duration::from_secs(600);
 
@@ -799,7 +799,7 @@ async fn stored_article(
 
 fn analysed(article: &Article, at: DateTime<Utc>) -> AnalysisRecord {
     let a = Analyzer::new().analyze(&article.title, &article.body, &article.symbols);
-    AnalysisRecord::new(article, a, at)
+    AnalysisRecord::new(&article.id, &article.symbols, a, at)
 }
 
 fn counts_delta(before: &AnalysisCounts, after: &AnalysisCounts) -> [i64; 5] {

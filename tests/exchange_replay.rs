@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tradepipe::domain::Trade;
 use tradepipe::exchange::binance::{StreamEvent, combined_stream_url, parse_stream_message};
-use tradepipe::exchange::replay::{ReplayArgs, ReplayServer, start};
 use tradepipe::exchange::rest::BinanceRest;
 use tradepipe::exchange::trades_file::read_trades_file;
+use tradepipe_testkit::replay::{ReplayArgs, ReplayServer, start};
 
 const DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -8,13 +8,11 @@
 //! `--fault-pages`. Each test prints what it measured (`FAULT ...` lines) for the table in
 //! docs/RELIABILITY.md.
 
-mod support;
-
 use sqlx::{PgPool, Row};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use support::*;
-use tradepipe::news::server::{DEEP_SENTINEL, EntryKind, FaultPages, NewsServerConfig};
+use tradepipe_testkit::news_server::{DEEP_SENTINEL, EntryKind, FaultPages, NewsServerConfig};
+use tradepipe_testkit::support::*;
 
 const WAIT: Duration = Duration::from_secs(240);
 /// Generous: the debug daemon runs this workload in well under 100 MiB.
@@ -293,7 +291,7 @@ async fn hostile_pages_fail_alone_and_every_article_lands_once(pool: PgPool) {
     // Slow-loris, a 1 GiB body, a gzip bomb inflating to 1 GiB, and an article inside 100,000
     // nested divs with invalid UTF-8, next to the real pages (and the existing oversized and
     // malformed ones).
-    let server = tradepipe::news::server::start_with_faults(
+    let server = tradepipe_testkit::news_server::start_with_faults(
         NewsServerConfig {
             pages_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/news/pages"),
             listen: "127.0.0.1:0".parse().expect("addr"),

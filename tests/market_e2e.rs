@@ -2,12 +2,10 @@
 //! real PostgreSQL and Redis, with the real Binance spot trades of `data/demo`. Each test gets a
 //! fresh database (`#[sqlx::test]`) and its own Redis key prefix.
 
-mod support;
-
 use redis::AsyncCommands;
 use sqlx::PgPool;
 use std::time::Duration;
-use support::*;
+use tradepipe_testkit::support::*;
 
 const WAIT: Duration = Duration::from_secs(180);
 

@@ -4,17 +4,15 @@
 //! database and the Redis lock prefix, and one of them is killed (-9) mid-crawl and restarted:
 //! every page is still fetched, stored and normalized exactly once.
 
-mod support;
-
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use support::*;
-use tradepipe::news::server::{EntryKind, NewsServerConfig};
+use tradepipe_testkit::news_server::{EntryKind, NewsServerConfig};
+use tradepipe_testkit::support::*;
 
 #[sqlx::test(migrations = false)]
 async fn two_instances_and_a_kill_9_crawl_every_article_exactly_once(pool: PgPool) {
-    let server = tradepipe::news::server::start(NewsServerConfig {
+    let server = tradepipe_testkit::news_server::start(NewsServerConfig {
         pages_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/news/pages"),
         listen: "127.0.0.1:0".parse().unwrap(),
         sources: 3,

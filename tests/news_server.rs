@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use tradepipe::news::feeds::{parse_feed, parse_listing};
-use tradepipe::news::server::{EntryKind, NewsServer, NewsServerConfig, start};
+use tradepipe_testkit::news_server::{EntryKind, NewsServer, NewsServerConfig, start};
 
 const OVERSIZED: u64 = 1536 * 1024;
 

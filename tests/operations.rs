@@ -10,16 +10,14 @@
 //!   dashboard panel queries, and a real Prometheus scrapes it, loads the alert rules, evaluates
 //!   them and every panel query without error, and returns the daemon's trade count.
 
-mod support;
-
 use regex::Regex;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::*;
 use tradepipe::telemetry::catalogue::{self, CATALOGUE, Kind, MetricDef, Values};
+use tradepipe_testkit::support::*;
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -546,21 +544,22 @@ fn as_query(expr: &str) -> String {
 async fn live_daemon_metrics_pass_promtool_feed_every_panel_and_reach_prometheus(pool: PgPool) {
     // The daemon with the market pipeline (replay peer) and the news pipeline (local news site),
     // so every series known from configuration exists.
-    let server = tradepipe::news::server::start(tradepipe::news::server::NewsServerConfig {
-        pages_dir: repo("data/news/pages"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        sources: 2,
-        oversized_bytes: 6 * 1024 * 1024,
-    })
-    .await
-    .expect("news server");
+    let server =
+        tradepipe_testkit::news_server::start(tradepipe_testkit::news_server::NewsServerConfig {
+            pages_dir: repo("data/news/pages"),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            sources: 2,
+            oversized_bytes: 6 * 1024 * 1024,
+        })
+        .await
+        .expect("news server");
     let dir = std::env::temp_dir().join(format!("tradepipe-ops-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let sources_file = dir.join("sources.toml");
     std::fs::write(
         &sources_file,
-        tradepipe::news::server::sources_toml(server.local_addr(), 2),
+        tradepipe_testkit::news_server::sources_toml(server.local_addr(), 2),
     )
     .unwrap();
     let trades = demo_trades();

@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use tradepipe::actors::sentiment::{self, SentimentActor, StopAnalyzing};
 use tradepipe::config::AnalysisConfig;
 use tradepipe::news::article::{build_article, raw_from_file};
-use tradepipe::news::normalize::SymbolAliases;
-use tradepipe::nlp::analysis::Analyzer;
 use tradepipe::store::analysis::AnalysisStore;
 use tradepipe::store::documents::DocumentStore;
 use tradepipe::store::documents_pg::PgDocumentStore;
 use tradepipe::store::redis::RedisKeys;
 use tradepipe::store::redis_analysis::AnalysisPublisher;
+use tradepipe_model::aliases::SymbolAliases;
+use tradepipe_model::analysis::Analyzer;
 
 fn redis_url() -> String {
     std::env::var("TRADEPIPE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())

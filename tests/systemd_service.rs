@@ -2,15 +2,13 @@
 //! and the real daemon, given a notify socket as systemd would, reports READY=1, STATUS= with
 //! its progress, WATCHDOG=1 from its liveness check and STOPPING=1 on SIGTERM.
 
-mod support;
-
 use sqlx::PgPool;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::*;
+use tradepipe_testkit::support::*;
 
 fn unit_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/tradepipe.service")
@@ -67,7 +65,11 @@ fn unit_file_passes_systemd_analyze_verify() {
         )
     );
     let unit = dir.join("tradepipe.service");
-    std::fs::write(&unit, shipped.replace("/usr/local/bin/tradepipe", BIN)).unwrap();
+    std::fs::write(
+        &unit,
+        shipped.replace("/usr/local/bin/tradepipe", daemon_bin().to_str().unwrap()),
+    )
+    .unwrap();
     verify(&unit).unwrap_or_else(|e| panic!("deploy/tradepipe.service: {e}"));
 
     // The check itself catches a mistake: a misspelt hardening key.
@@ -75,7 +77,7 @@ fn unit_file_passes_systemd_analyze_verify() {
     std::fs::write(
         &typo,
         shipped
-            .replace("/usr/local/bin/tradepipe", BIN)
+            .replace("/usr/local/bin/tradepipe", daemon_bin().to_str().unwrap())
             .replace("ProtectHome=yes", "ProtectHomes=yes"),
     )
     .unwrap();

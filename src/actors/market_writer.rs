@@ -6,7 +6,7 @@
 use super::{HandlerTimer, MailboxDepth, count_restart};
 use crate::config::WriterConfig;
 use crate::domain::{Candle, Interval, MarketBatch, Symbol};
-use crate::pipelines::Progress;
+use crate::telemetry::progress::Progress;
 use crate::store::spool::Spool;
 use crate::store::{MarketStore, StoreError, WriteStats};
 use crate::telemetry::Health;

@@ -8,12 +8,12 @@ use super::{HandlerTimer, count_restart};
 use crate::config::NewsConfig;
 use crate::domain::{Article, NewsSource, RawArticle};
 use crate::news::article::build_article;
-use crate::news::normalize::SymbolAliases;
 use crate::store::documents::{DocError, DocumentStore};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tradepipe_model::aliases::SymbolAliases;
 
 const ACTOR: &str = "normalizer";
 

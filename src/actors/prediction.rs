@@ -1,7 +1,7 @@
 //! PredictionActor: on a schedule, for every tracked symbol and horizon, first scores the
 //! predictions whose horizon has passed (in market time: the stored candles reach past it), then
 //! makes a new prediction from the analyses of the last hours and the stored 1m candles (see
-//! [`crate::predict`] for the model). Each new prediction is stored once per market time and
+//! [`tradepipe_model::predict`] for the model). Each new prediction is stored once per market time and
 //! published on `predictions:{SYM}`; the rolling hit rate per symbol and horizon is the gauge
 //! `tradepipe_prediction_hit_rate`.
 //!
@@ -11,7 +11,6 @@
 
 use super::count_restart;
 use crate::config::AnalysisConfig;
-use crate::predict::{self, MarketView, WeighParams};
 use crate::store::analysis::AnalysisStore;
 use crate::store::prices::PriceHistory;
 use crate::store::redis_analysis::AnalysisPublisher;
@@ -19,6 +18,7 @@ use actix::prelude::*;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
+use tradepipe_model::predict::{self, MarketView, WeighParams};
 
 const ACTOR: &str = "prediction";
 /// Due predictions scored per symbol and horizon per round (a backlog drains over rounds).

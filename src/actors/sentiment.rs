@@ -11,15 +11,15 @@
 use super::{HandlerTimer, count_restart};
 use crate::config::AnalysisConfig;
 use crate::domain::Article;
-use crate::domain::prediction::AnalysisRecord;
-use crate::nlp::analysis::{Analysis, Analyzer};
-use crate::nlp::sentiment::Label;
 use crate::store::analysis::AnalysisStore;
 use crate::store::documents::DocError;
 use crate::store::redis_analysis::AnalysisPublisher;
 use actix::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tradepipe_model::analysis::{Analysis, Analyzer};
+use tradepipe_model::record::AnalysisRecord;
+use tradepipe_model::sentiment::Label;
 
 const ACTOR: &str = "sentiment";
 /// How often the backlog gauge is refreshed (a COUNT per status).
@@ -167,7 +167,8 @@ async fn analyse_one(
     let id = article.id.as_str();
     match pool.send(job).await {
         Ok(Ok(analysis)) => {
-            let record = AnalysisRecord::new(&article, analysis, chrono::Utc::now());
+            let record =
+                AnalysisRecord::new(&article.id, &article.symbols, analysis, chrono::Utc::now());
             match store.complete_analysis(&record).await {
                 Ok(true) => {
                     metrics::counter!("tradepipe_analysis_results_total", "outcome" => "completed")

@@ -5,7 +5,6 @@ pub mod batch;
 pub mod candle;
 pub mod interval;
 pub mod news;
-pub mod prediction;
 pub mod symbol;
 pub mod trade;
 

@@ -2,10 +2,11 @@
 //! NormalizerActor and `tradepipe normalize`. Pure; the caller supplies the clock.
 
 use super::extract::Selectors;
-use super::normalize::{self, FeedEntry, NormalizeError, PageInput, SymbolAliases};
+use super::normalize::{self, FeedEntry, NormalizeError, PageInput};
 use crate::domain::news::{ArticleAuthor, ArticleSource, FeedEntryMeta};
 use crate::domain::{Article, NewsSource, ProcessingStatus, RawArticle};
 use chrono::{DateTime, Utc};
+use tradepipe_model::aliases::SymbolAliases;
 
 /// The extractor's selectors from a source's configured ones.
 pub fn selectors_of(source: &NewsSource) -> Selectors {

@@ -1,5 +1,6 @@
 //! News: main-text extraction and normalization of crawled pages (pure, no I/O), and the
-//! crawling machinery (polite fetching, feeds, locks, the local news server).
+//! crawling machinery (polite fetching, feeds, locks). The local news site is test equipment
+//! (`crates/testkit`).
 
 pub mod article; // raw page -> stored article (shared by the actor and the normalize command)
 pub mod extract; // general main-content extractor and per-source selectors
@@ -7,5 +8,4 @@ pub mod feeds; // RSS/Atom feeds and HTML listing pages -> article URLs
 pub mod fetch; // polite HTTP: pacing, robots.txt, conditional GET, size and redirect caps
 pub mod lock; // lock:crawler:{source} on Redis, so one instance crawls a source at a time
 pub mod normalize; // page -> the seed's normalized article; canonical URLs and url_hash
-pub mod server; // the local news server (real pages, feeds, and the awkward cases) for demo and tests
 pub mod sources; // the configured news sources, validated at start

@@ -10,8 +10,6 @@
 use crate::actors::prediction::{PredictionActor, StopPredicting};
 use crate::actors::sentiment::{self, SentimentActor, StopAnalyzing};
 use crate::config::Config;
-use crate::news::normalize::SymbolAliases;
-use crate::nlp::analysis::Analyzer;
 use crate::store::analysis::FullDocumentStore;
 use crate::store::prices::PgPriceHistory;
 use crate::store::redis::RedisKeys;
@@ -19,6 +17,8 @@ use crate::store::redis_analysis::AnalysisPublisher;
 use actix::{Addr, Supervisor};
 use anyhow::Context as _;
 use std::sync::Arc;
+use tradepipe_model::aliases::SymbolAliases;
+use tradepipe_model::analysis::Analyzer;
 
 pub struct AnalysisPipeline {
     sentiment: Addr<SentimentActor>,

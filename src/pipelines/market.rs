@@ -8,7 +8,7 @@
 //! their own, so JSON parsing, COPY encoding and Redis pipelines use both cores. Every actor runs
 //! under a `Supervisor`; every mailbox is bounded.
 
-use super::Progress;
+use crate::telemetry::progress::Progress;
 use crate::actors::candle_builder::{CandleBuilderActor, Drain};
 use crate::actors::exchange_feed::{ExchangeFeedActor, StopIntake};
 use crate::actors::market_writer::{FlushAll, MarketWriterActor};

@@ -12,7 +12,6 @@ use crate::actors::crawler::{CrawlerActor, CrawlerDeps, StopCrawling};
 use crate::actors::normalizer::{self, NormalizerActor, StopNormalizing};
 use crate::config::Config;
 use crate::news::lock::CrawlLock;
-use crate::news::normalize::SymbolAliases;
 use crate::news::sources::load_sources;
 use crate::store::analysis::FullDocumentStore;
 use crate::store::documents::open_document_store;
@@ -20,6 +19,7 @@ use actix::{Addr, Supervisor};
 use anyhow::Context as _;
 use std::sync::Arc;
 use std::time::Duration;
+use tradepipe_model::aliases::SymbolAliases;
 
 pub struct NewsPipeline {
     crawlers: Vec<Addr<CrawlerActor>>,

@@ -10,9 +10,9 @@
 
 use super::documents::{DocError, DocumentStore};
 use crate::domain::Article;
-use crate::domain::prediction::{ActualOutcome, AnalysisRecord, Evidence, TrendPredictionRecord};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
+use tradepipe_model::record::{ActualOutcome, AnalysisRecord, Evidence, TrendPredictionRecord};
 
 #[async_trait::async_trait]
 pub trait AnalysisStore: Send + Sync + 'static {

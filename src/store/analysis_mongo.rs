@@ -17,8 +17,6 @@ use super::documents_mongo::{
     mongo_err, parse_id, to_bson_date,
 };
 use crate::domain::Article;
-use crate::domain::prediction::{ActualOutcome, AnalysisRecord, Evidence, TrendPredictionRecord};
-use crate::nlp::analysis::Analysis;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use mongodb::bson::{self, Bson, Document, doc, oid::ObjectId};
@@ -26,6 +24,8 @@ use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
 use std::collections::HashMap;
 use std::time::Duration;
+use tradepipe_model::analysis::Analysis;
+use tradepipe_model::record::{ActualOutcome, AnalysisRecord, Evidence, TrendPredictionRecord};
 
 const MAX_EVIDENCE: i64 = 20_000;
 

@@ -10,12 +10,12 @@ use super::analysis::{
 };
 use super::documents::DocError;
 use super::documents_pg::{PgDocumentStore, corrupt, is_uuid, pg_err};
-use crate::domain::prediction::{ActualOutcome, AnalysisRecord, Evidence, TrendPredictionRecord};
 use crate::domain::{Article, ProcessingStatus};
-use crate::nlp::analysis::SentimentSummary;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use std::time::Duration;
+use tradepipe_model::analysis::SentimentSummary;
+use tradepipe_model::record::{ActualOutcome, AnalysisRecord, Evidence, TrendPredictionRecord};
 
 /// Upper bound on the evidence one prediction reads: a day of news for one symbol is far below
 /// it; a flood must not make the predictor allocate without bound.

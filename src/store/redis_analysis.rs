@@ -6,10 +6,10 @@
 
 use super::redis::RedisKeys;
 use crate::domain::Article;
-use crate::domain::prediction::{AnalysisRecord, TrendPredictionRecord};
 use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
 use serde::Serialize;
+use tradepipe_model::record::{AnalysisRecord, TrendPredictionRecord};
 
 /// Days a per-day sentiment hash is kept.
 const DAILY_STATS_TTL_SECS: i64 = 8 * 86_400;

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use tradepipe::nlp::eval::{parse_labelled, sentence_speed};
-use tradepipe::nlp::run_eval;
-use tradepipe::nlp::sentiment::SentimentModel;
+use tradepipe_model::eval::{parse_labelled, sentence_speed};
+use tradepipe_model::run_eval;
+use tradepipe_model::sentiment::SentimentModel;
 
 fn main() -> ExitCode {
     let path = std::env::args()

@@ -1,7 +1,7 @@
 //! Classification metrics, shared by the trainer and the evaluation so both report the same
 //! numbers the same way.
 
-use crate::nlp::sentiment::Label;
+use crate::sentiment::Label;
 use std::fmt::Write as _;
 
 /// Confusion matrix indexed `[gold][predicted]` in [`Label::index`] order.

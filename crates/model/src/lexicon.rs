@@ -10,7 +10,7 @@
 //! Scores are in roughly -2.5..2.5; entries are surface forms, stemmed at load time with the same
 //! stemmer as the text, so inflections listed or not usually match.
 
-use crate::nlp::tokenize::{Token, stem};
+use crate::tokenize::{Token, stem};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -771,7 +771,7 @@ impl Lexicon {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nlp::tokenize::tokenize;
+    use crate::tokenize::tokenize;
 
     #[test]
     fn crypto_phrases_match_inflections() {

@@ -28,7 +28,6 @@
 //! Feeds carry an ETag and a Last-Modified and answer `If-None-Match` / `If-Modified-Since` with
 //! 304. Every request is logged (path, arrival time, headers, status) for tests to inspect.
 
-use crate::domain::news::{NewsSource, RateLimit, SourceKind, SourceMetadata, SourceSelectors};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -44,6 +43,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tradepipe::domain::news::{NewsSource, RateLimit, SourceKind, SourceMetadata, SourceSelectors};
 
 /// The disallowed prefix announced in `/robots.txt`.
 pub const PRIVATE_PREFIX: &str = "/private/";

@@ -3,12 +3,10 @@
 //! tiny constructed data. It uses the scorer's own [`featurize`], so training and scoring
 //! features can never drift apart. Fully deterministic: fixed seed, one thread, fixed iteration
 //! order, weights rounded to 4 decimals, so retraining reproduces the committed file byte for
-//! byte (`model/train.sh`).
+//! byte (`crates/model/train.sh`).
 
-use crate::nlp::metrics::Confusion;
-use crate::nlp::sentiment::{
-    DENSE_NAMES, HASH_BITS, Label, N_CLASSES, N_DENSE, WeightsFile, featurize,
-};
+use crate::metrics::Confusion;
+use crate::sentiment::{DENSE_NAMES, HASH_BITS, Label, N_CLASSES, N_DENSE, WeightsFile, featurize};
 
 const N_HASHED: usize = 1 << HASH_BITS;
 const DIM: usize = N_HASHED + N_DENSE + 1;
@@ -283,7 +281,7 @@ pub struct Trained {
 }
 
 impl Trained {
-    /// The exact bytes `model/sentiment_weights.json` holds (compact JSON plus a newline).
+    /// The exact bytes `weights/sentiment_weights.json` holds (compact JSON plus a newline).
     pub fn to_json(&self) -> Result<String, serde_json::Error> {
         Ok(serde_json::to_string(&self.file)? + "\n")
     }

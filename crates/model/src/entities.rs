@@ -7,9 +7,9 @@
 //! the exchange, and "Bitcoin Cash" is not Bitcoin. Aliases of one entity ("Bitcoin", "BTC")
 //! merge into one entry whose `count` is the total number of mentions.
 
-use crate::news::normalize::{AliasCase, SymbolAliases};
-use crate::nlp::lexicon::FastMap;
-use crate::nlp::text::{Word, is_stop_word, words};
+use crate::aliases::{AliasCase, SymbolAliases};
+use crate::lexicon::FastMap;
+use crate::text::{Word, is_stop_word, words};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 

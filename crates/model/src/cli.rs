@@ -1,10 +1,10 @@
 //! The `analyze` and sentiment `eval` commands as functions over a reader and a writer, so the
 //! binary only wires stdin/stdout (or files) and tests drive them with byte buffers.
 
-use crate::nlp::NlpError;
-use crate::nlp::analysis::Analyzer;
-use crate::nlp::eval::{EvalReport, evaluate, parse_labelled};
-use crate::nlp::sentiment::SentimentModel;
+use crate::NlpError;
+use crate::analysis::Analyzer;
+use crate::eval::{EvalReport, evaluate, parse_labelled};
+use crate::sentiment::SentimentModel;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
 use std::path::Path;

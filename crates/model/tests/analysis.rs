@@ -3,10 +3,10 @@
 //! All texts here are written for the tests (no PhraseBank sentences).
 
 use std::io::Cursor;
-use tradepipe::nlp::analysis::Direction;
-use tradepipe::nlp::entities::EntityType;
-use tradepipe::nlp::sentiment::Label;
-use tradepipe::nlp::{Analyzer, MODEL_VERSION, NlpError, run_analyze, run_eval};
+use tradepipe_model::analysis::Direction;
+use tradepipe_model::entities::EntityType;
+use tradepipe_model::sentiment::Label;
+use tradepipe_model::{Analyzer, MODEL_VERSION, NlpError, run_analyze, run_eval};
 
 const ARTICLE_TITLE: &str = "Bitcoin jumps after SEC approves spot ETFs";
 const ARTICLE_BODY: &str = "Bitcoin rose 7% to a record high on Thursday after the SEC approved \

@@ -4,15 +4,15 @@
 //! tokens, negation-marked, and (b) a handful of dense, explainable features computed from the
 //! lexicon: positive/negative lexicon mass, metric-direction compositions ("loss narrowed" is
 //! good, "costs rose" is bad) and numeric comparisons ("to EUR 13.1 mn from EUR 8.7 mn").
-//! The weights are trained offline by `nlp::train` (`model/train.sh`) and compiled in from
-//! `model/sentiment_weights.json`, so scoring needs no file or network access.
+//! The weights are trained offline by `train` (`crates/model/train.sh`) and compiled in from
+//! `weights/sentiment_weights.json`, so scoring needs no file or network access.
 //!
 //! Articles are scored sentence by sentence and aggregated: the title and the lead count more
 //! (that is where news states its point), and opinionated sentences count more than neutral
 //! boilerplate, which would otherwise drown every article into NEUTRAL.
 
-use crate::nlp::lexicon::{Domain, LexHit, Lexicon};
-use crate::nlp::tokenize::{Token, split_sentences, tokenize};
+use crate::lexicon::{Domain, LexHit, Lexicon};
+use crate::tokenize::{Token, split_sentences, tokenize};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
@@ -36,8 +36,8 @@ pub const DENSE_NAMES: [&str; N_DENSE] = [
 ];
 pub const N_DENSE: usize = 10;
 
-/// The committed weights, produced by `model/train.sh`.
-const WEIGHTS_JSON: &str = include_str!("../../model/sentiment_weights.json");
+/// The committed weights, produced by `crates/model/train.sh`.
+const WEIGHTS_JSON: &str = include_str!("../weights/sentiment_weights.json");
 
 /// Sentiment class. PhraseBank positive/negative/neutral map to Bullish/Bearish/Neutral.
 /// Serialized as the seed's `BULLISH`/`BEARISH`/`NEUTRAL`.

@@ -1,7 +1,6 @@
-//! Helpers for end-to-end tests: run the real `tradepipe` binary (daemon and replay peer) as
-//! child processes against the real PostgreSQL and Redis, and compute expected candles with an
-//! obviously-correct reference fold.
-#![allow(dead_code)]
+//! Helpers for end-to-end tests: run the real `tradepipe` daemon and the `tradepipe-testkit`
+//! peers as child processes against the real PostgreSQL and Redis, and compute expected candles
+//! with an obviously-correct reference fold.
 
 use rust_decimal::Decimal;
 use sqlx::{PgPool, Row};
@@ -12,12 +11,62 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use tradepipe::domain::{Interval, Trade};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_tradepipe");
+/// The repository's root (this crate lives in `crates/testkit`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The directory cargo put the running test's binaries in (`target/<profile>`): a test
+/// executable runs from `target/<profile>/deps`.
+fn target_profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let dir = exe.parent().expect("the test executable's directory");
+    if dir.ends_with("deps") {
+        dir.parent().expect("target/<profile>").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+/// The daemon binary that `cargo test` built for the root package's integration tests.
+pub fn daemon_bin() -> PathBuf {
+    target_profile_dir().join("tradepipe")
+}
+
+/// The `tradepipe-testkit` binary (replay peer, news site). `cargo test` builds a dependency's
+/// library but not its binaries, so the first call builds it with the same profile; later calls
+/// reuse it.
+pub fn testkit_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = target_profile_dir();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args([
+                "build",
+                "--quiet",
+                "-p",
+                "tradepipe-testkit",
+                "--bin",
+                "tradepipe-testkit",
+            ])
+            .current_dir(repo_root());
+            if dir.ends_with("release") {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("run cargo build for tradepipe-testkit");
+            assert!(
+                status.success(),
+                "cargo build -p tradepipe-testkit failed: {status}"
+            );
+            dir.join("tradepipe-testkit")
+        })
+        .clone()
+}
 
 pub fn data_file(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/demo")
-        .join(name)
+    repo_root().join("data/demo").join(name)
 }
 
 pub fn demo_files() -> Vec<PathBuf> {
@@ -131,7 +180,7 @@ fn wait_port(proc: &mut Proc, port: u16, within: Duration) {
 /// `tradepipe replay` on a free port with the demo sample; `extra` adds flags.
 pub fn start_replay(extra: &[&str]) -> (Proc, u16) {
     let port = free_port();
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(testkit_bin());
     cmd.arg("replay");
     for f in demo_files() {
         cmd.arg("--trades").arg(f);
@@ -198,7 +247,7 @@ impl DaemonEnv {
     }
 
     pub fn start(&self, args: &[&str]) -> Proc {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(daemon_bin());
         cmd.arg("run").args(args);
         cmd.env("TRADEPIPE_DATABASE_URL", &self.db_url)
             .env("TRADEPIPE_REDIS_URL", self.redis_url())
@@ -323,7 +372,7 @@ pub fn metric_value(metrics: &str, series: &str) -> f64 {
 /// Raw articles per `processing_status`.
 /// The local news server's sources made quicker for a test (still paced: 50 ms between
 /// requests) and written to a temp file named after `tag`, for `TRADEPIPE_SOURCES_FILE`.
-pub fn quick_sources_file(server: &tradepipe::news::server::NewsServer, tag: &str) -> PathBuf {
+pub fn quick_sources_file(server: &crate::news_server::NewsServer, tag: &str) -> PathBuf {
     let toml = server
         .sources_toml()
         .replace("delay_ms = 1000", "delay_ms = 50")
@@ -336,8 +385,8 @@ pub fn quick_sources_file(server: &tradepipe::news::server::NewsServer, tag: &st
 /// Every page the server lists (all sources), and how many of them a polite crawler may fetch
 /// (robots.txt keeps it out of the private ones).
 pub fn listed_entries(
-    server: &tradepipe::news::server::NewsServer,
-) -> (Vec<tradepipe::news::server::ListedEntry>, i64) {
+    server: &crate::news_server::NewsServer,
+) -> (Vec<crate::news_server::ListedEntry>, i64) {
     let entries: Vec<_> = server
         .sources()
         .iter()
@@ -345,7 +394,7 @@ pub fn listed_entries(
         .collect();
     let fetchable = entries
         .iter()
-        .filter(|e| e.kind != tradepipe::news::server::EntryKind::Private)
+        .filter(|e| e.kind != crate::news_server::EntryKind::Private)
         .count() as i64;
     (entries, fetchable)
 }

@@ -7,10 +7,10 @@
 //! inflows) when it contains a movement verb, because that is what downstream aggregation needs;
 //! otherwise the effect clause is kept as written.
 
-use crate::nlp::entities::round4;
-use crate::nlp::lexicon::FastSet;
-use crate::nlp::text::{Word, is_stop_word, words};
-use crate::nlp::tokenize::{split_sentences, stem};
+use crate::entities::round4;
+use crate::lexicon::FastSet;
+use crate::text::{Word, is_stop_word, words};
+use crate::tokenize::{split_sentences, stem};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 

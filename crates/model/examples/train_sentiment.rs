@@ -1,18 +1,18 @@
 //! Trains the sentiment weights from a PhraseBank-format file (`label<TAB>text`); a thin argument
-//! parser over `tradepipe::nlp::train`. `model/train.sh` runs it with the committed
-//! hyper-parameters and must reproduce `model/sentiment_weights.json` byte for byte.
+//! parser over `tradepipe_model::train`. `crates/model/train.sh` runs it with the committed
+//! hyper-parameters and must reproduce `weights/sentiment_weights.json` byte for byte.
 //!
 //! Usage (`cargo run --release --example train_sentiment -- ...`):
 //!   --train FILE --cv 5 [--errors N]            k-fold cross-validation on FILE only
 //!   --train FILE --grid                          CV over the hyper-parameter grid
-//!   --train FILE --out model/sentiment_weights.json --version V
+//!   --train FILE --out crates/model/weights/sentiment_weights.json --version V
 //! Hyper-parameters: --epochs --lr --l2 --cw --average 0|1 --seed --folds (defaults: the
 //! committed model's).
 
 use std::process::ExitCode;
-use tradepipe::nlp::eval::parse_labelled;
-use tradepipe::nlp::sentiment::SentimentModel;
-use tradepipe::nlp::train::{
+use tradepipe_model::eval::parse_labelled;
+use tradepipe_model::sentiment::SentimentModel;
+use tradepipe_model::train::{
     Example, Params, cross_validate_errors, grid_search, to_example, train_model,
 };
 

@@ -4,11 +4,11 @@
 //! all count, and phrases ("spot etf", "token unlock") match as token sequences. Every group is
 //! written from first principles: the vocabulary a crypto-market article on that subject uses.
 
-use crate::nlp::causal::is_movement_word;
-use crate::nlp::entities::round4;
-use crate::nlp::lexicon::FastMap;
-use crate::nlp::text::{is_stop_word, words};
-use crate::nlp::tokenize::{Token, tokenize};
+use crate::causal::is_movement_word;
+use crate::entities::round4;
+use crate::lexicon::FastMap;
+use crate::text::{is_stop_word, words};
+use crate::tokenize::{Token, tokenize};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 

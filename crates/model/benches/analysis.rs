@@ -17,9 +17,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::PathBuf;
-use tradepipe::nlp::Analyzer;
-use tradepipe::nlp::eval::parse_labelled;
-use tradepipe::nlp::tokenize::split_sentences;
+use tradepipe_model::Analyzer;
+use tradepipe_model::eval::parse_labelled;
+use tradepipe_model::tokenize::split_sentences;
 
 const ARTICLE_WORDS: usize = 800;
 const BATCH: usize = 16;

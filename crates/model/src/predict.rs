@@ -12,12 +12,12 @@
 //! 5. after the horizon, the outcome is what the candles say; the score rewards the right
 //!    direction (70 %) and a price inside the target range (30 %).
 
-use crate::domain::prediction::{
+use crate::analysis::{Direction, MODEL_VERSION};
+use crate::record::{
     ActualOutcome, ContributingArticle, Evidence, ModelMetadata, PredictionCore, PriceTarget,
     SentimentCounts, TrendPredictionRecord,
 };
-use crate::nlp::analysis::{Direction, MODEL_VERSION};
-use crate::nlp::sentiment::Label;
+use crate::sentiment::Label;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
@@ -434,8 +434,8 @@ fn round6(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nlp::analysis::SentimentSummary;
-    use crate::nlp::sentiment::Distribution;
+    use crate::analysis::SentimentSummary;
+    use crate::sentiment::Distribution;
 
     fn dec(s: &str) -> Decimal {
         s.parse().unwrap()

@@ -1,8 +1,8 @@
 //! Evaluation of the sentiment model on labelled sentences, as a library so `run_eval`, the
 //! `eval_sentiment` example and tests all compute the same numbers the same way.
 
-use crate::nlp::metrics::Confusion;
-use crate::nlp::sentiment::{Label, SentimentModel};
+use crate::metrics::Confusion;
+use crate::sentiment::{Label, SentimentModel};
 use serde::Serialize;
 use std::hint::black_box;
 use std::time::{Duration, Instant};

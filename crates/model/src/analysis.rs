@@ -7,13 +7,13 @@
 //! formulas documented on the functions that compute them: they are inputs for aggregation across
 //! many articles, not calibrated forecasts.
 
-use crate::news::normalize::SymbolAliases;
-use crate::nlp::causal::{self, CausalSignal};
-use crate::nlp::entities::{Entity, EntityTables, EntityType, round4};
-use crate::nlp::sentiment::{Distribution, Label, Sentiment, SentimentModel};
-use crate::nlp::text::words;
-use crate::nlp::tokenize::split_sentences;
-use crate::nlp::topics::{Topic, TopicTables, key_phrases};
+use crate::aliases::SymbolAliases;
+use crate::causal::{self, CausalSignal};
+use crate::entities::{Entity, EntityTables, EntityType, round4};
+use crate::sentiment::{Distribution, Label, Sentiment, SentimentModel};
+use crate::text::words;
+use crate::tokenize::split_sentences;
+use crate::topics::{Topic, TopicTables, key_phrases};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 

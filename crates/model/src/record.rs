@@ -2,7 +2,7 @@
 //! `trend_predictions`, with the seed's field names. Plain data; the arithmetic that produces
 //! predictions and scores them lives in [`crate::predict`].
 
-use crate::nlp::analysis::{Analysis, Direction, SentimentSummary};
+use crate::analysis::{Analysis, Direction, SentimentSummary};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -24,13 +24,14 @@ pub struct AnalysisRecord {
 }
 
 impl AnalysisRecord {
+    /// `article_symbols` are the symbols the normalizer found in the article itself.
     pub fn new(
-        article: &crate::domain::Article,
+        article_id: &str,
+        article_symbols: &[String],
         analysis: Analysis,
         analyzed_at: DateTime<Utc>,
     ) -> Self {
-        let mut symbols: Vec<String> = article
-            .symbols
+        let mut symbols: Vec<String> = article_symbols
             .iter()
             .cloned()
             .chain(analysis.entities.iter().filter_map(|e| e.symbol.clone()))
@@ -39,7 +40,7 @@ impl AnalysisRecord {
         symbols.dedup();
         AnalysisRecord {
             id: String::new(),
-            article_id: article.id.clone(),
+            article_id: article_id.to_string(),
             symbols,
             analyzed_at,
             analysis,

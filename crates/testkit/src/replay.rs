@@ -15,9 +15,6 @@
 //! stall a connection (open, silent, no pings), and slip malformed or oversized frames between
 //! the trades.
 
-use super::binance::{self, write_wire_decimal};
-use super::trades_file::{self, TradesFileError};
-use crate::domain::{Interval, Symbol, Trade};
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path as AxPath, Query, State};
@@ -36,6 +33,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tradepipe::domain::{Interval, Symbol, Trade};
+use tradepipe::exchange::binance::{self, write_wire_decimal};
+use tradepipe::exchange::trades_file::{self, TradesFileError};
 
 /// Trades handed to a connection per channel message: amortises channel and flush costs so one
 /// local client can take hundreds of thousands of messages per second.
