@@ -5,6 +5,7 @@
 
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -46,8 +47,12 @@ async fn contents(url: &str) -> BTreeMap<&'static str, Vec<String>> {
 
 fn script(name: &str, db_url: &str, args: &[&Path], extra: &[&str]) -> std::process::Output {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut cmd = Command::new(root.join("scripts").join(name));
-    cmd.args(args)
+    // Under the widest umask, so the scripts' own permissions are what is tested.
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("umask 000; exec \"$0\" \"$@\"")
+        .arg(root.join("scripts").join(name))
+        .args(args)
         .args(extra)
         .env("TRADEPIPE_DATABASE_URL", db_url);
     match std::env::var("TRADEPIPE_TEST_REDIS_URL") {
@@ -117,6 +122,8 @@ async fn backup_drop_restore_gives_back_the_same_data_and_a_tampered_backup_is_r
         manifest.contains("table trading.price_ticks 20000 "),
         "{manifest}"
     );
+    // The dump holds auth.users: nothing of the backup is open to group or others.
+    assert_private(&dir);
 
     admin
         .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
@@ -153,9 +160,32 @@ async fn backup_drop_restore_gives_back_the_same_data_and_a_tampered_backup_is_r
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("does not match"));
 
+    // A backup others could have written to is refused before anything is touched.
+    std::fs::write(stamp.join("MANIFEST"), &manifest).unwrap();
+    std::fs::set_permissions(&stamp, std::fs::Permissions::from_mode(0o770)).unwrap();
+    let refused = script("restore", &url, &[&stamp], &["--force"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("writable by group or others"));
+
     admin
         .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
         .await
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every directory and file below `dir` (and `dir` itself) has no group or other permission.
+fn assert_private(dir: &Path) {
+    let mut seen = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::metadata(&path).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", path.display());
+        seen += 1;
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().flatten().map(|e| e.path()));
+        }
+    }
+    assert!(seen >= 4, "only {seen} entries checked under {}", dir.display());
 }

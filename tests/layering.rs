@@ -127,7 +127,11 @@ fn daemon_modules_only_import_downwards() {
     let src = root().join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
-    assert!(files.len() > 40, "found only {} files under src/", files.len());
+    assert!(
+        files.len() > 40,
+        "found only {} files under src/",
+        files.len()
+    );
     let mut violations = Vec::new();
     for file in &files {
         let rel = file.strip_prefix(&src).unwrap();
@@ -143,7 +147,10 @@ fn daemon_modules_only_import_downwards() {
             continue; // the crate's map and the entry point see everything
         }
         let Some(may_use) = allowed.get(top.as_str()) else {
-            violations.push(format!("{}: module `{top}` is not in ALLOWED", rel.display()));
+            violations.push(format!(
+                "{}: module `{top}` is not in ALLOWED",
+                rel.display()
+            ));
             continue;
         };
         for used in named_modules(&code_of(file)) {
@@ -152,7 +159,11 @@ fn daemon_modules_only_import_downwards() {
             }
         }
     }
-    assert!(violations.is_empty(), "upward imports:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "upward imports:\n{}",
+        violations.join("\n")
+    );
 }
 
 /// The checker itself: it must see imports in every form the code uses.
@@ -177,7 +188,14 @@ fn the_model_crate_is_pure_and_knows_nothing_of_the_daemon() {
     let deps = manifest_dependencies("crates/model/Cargo.toml", "dependencies");
     assert!(deps.contains("serde"), "{deps:?}");
     for io in [
-        "tradepipe", "tokio", "actix", "sqlx", "redis", "mongodb", "reqwest", "axum",
+        "tradepipe",
+        "tokio",
+        "actix",
+        "sqlx",
+        "redis",
+        "mongodb",
+        "reqwest",
+        "axum",
     ] {
         assert!(!deps.contains(io), "tradepipe-model depends on {io}");
     }
@@ -195,7 +213,10 @@ fn the_model_crate_is_pure_and_knows_nothing_of_the_daemon() {
 fn the_test_kit_never_reaches_the_daemon() {
     let deps = manifest_dependencies("Cargo.toml", "dependencies");
     assert!(deps.contains("tradepipe-model"), "{deps:?}");
-    assert!(!deps.contains("tradepipe-testkit"), "the daemon depends on the test kit");
+    assert!(
+        !deps.contains("tradepipe-testkit"),
+        "the daemon depends on the test kit"
+    );
     let dev = manifest_dependencies("Cargo.toml", "dev-dependencies");
     assert!(dev.contains("tradepipe-testkit"), "{dev:?}");
     let mut files = Vec::new();

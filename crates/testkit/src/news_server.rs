@@ -1,4 +1,4 @@
-//! `tradepipe news-server`: a local news site built from the real pages in `data/news/pages`, so
+//! `tradepipe-testkit news-server`: a local news site built from the real pages in `data/news/pages`, so
 //! the crawler can be demonstrated and tested end to end without the internet, including the
 //! unpleasant parts of the web.
 //!
@@ -50,7 +50,7 @@ pub const PRIVATE_PREFIX: &str = "/private/";
 /// Chunk size of the streamed oversized page.
 const CHUNK: usize = 64 * 1024;
 
-/// Command-line options of `tradepipe news-server`.
+/// Command-line options of `tradepipe-testkit news-server`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct NewsServerArgs {
     /// Directory with `<id>.html.gz` pages and `urls.json`.
@@ -347,7 +347,9 @@ pub fn sources_toml(addr: SocketAddr, n: usize) -> String {
         sources: news_sources(addr, n),
     };
     let body = toml::to_string(&doc).unwrap_or_else(|e| format!("# cannot serialize: {e}\n"));
-    format!("# Sources served by `tradepipe news-server` at http://{addr} (generated).\n\n{body}")
+    format!(
+        "# Sources served by `tradepipe-testkit news-server` at http://{addr} (generated).\n\n{body}"
+    )
 }
 
 struct LoadedPage {
@@ -489,7 +491,7 @@ pub async fn start_with_faults(
     })
 }
 
-/// `tradepipe news-server`: serve until Ctrl-C.
+/// `tradepipe-testkit news-server`: serve until Ctrl-C.
 pub async fn run(args: NewsServerArgs) -> anyhow::Result<()> {
     let faults = FaultPages {
         enabled: args.fault_pages,

@@ -1,4 +1,4 @@
-//! `tradepipe replay`: a local Binance peer that plays recorded trades back over Binance's own
+//! `tradepipe-testkit replay`: a local Binance peer that plays recorded trades back over Binance's own
 //! WebSocket and REST interfaces, so the daemon can be run and tested end to end (reconnects,
 //! gap backfill, restarts) without the internet and with a known answer.
 //!
@@ -46,7 +46,7 @@ const CONN_QUEUE: usize = 16;
 const DEFAULT_LIMIT: usize = 500;
 const MAX_LIMIT: usize = 1000;
 
-/// Command-line options of `tradepipe replay`.
+/// Command-line options of `tradepipe-testkit replay`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReplayArgs {
     /// Trade files to play: Binance public-data trades (.csv, .csv.gz, .zip) or WebSocket
@@ -589,7 +589,7 @@ pub async fn start(args: ReplayArgs) -> Result<ReplayServer, ReplayError> {
     })
 }
 
-/// `tradepipe replay`: serve until Ctrl-C.
+/// `tradepipe-testkit replay`: serve until Ctrl-C.
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let server = start(args).await?;
     tracing::info!(ws = %server.ws_base(), rest = %server.http_base(), "replay: ready (Ctrl-C stops)");

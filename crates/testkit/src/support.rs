@@ -33,36 +33,60 @@ pub fn daemon_bin() -> PathBuf {
     target_profile_dir().join("tradepipe")
 }
 
-/// The `tradepipe-testkit` binary (replay peer, news site). `cargo test` builds a dependency's
-/// library but not its binaries, so the first call builds it with the same profile; later calls
-/// reuse it.
+/// The `tradepipe-testkit` binary (replay peer, news site). `cargo test --workspace` (what
+/// scripts/test runs) builds it, because this crate has integration tests of its own. A test run
+/// of the root package alone does not: then, or when a source of the daemon or the test kit is
+/// newer than the binary, the first call builds it (same profile) so a test never runs a stale peer.
 pub fn testkit_bin() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
             let dir = target_profile_dir();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args([
-                "build",
-                "--quiet",
-                "-p",
-                "tradepipe-testkit",
-                "--bin",
-                "tradepipe-testkit",
-            ])
-            .current_dir(repo_root());
-            if dir.ends_with("release") {
-                cmd.arg("--release");
+            let bin = dir.join("tradepipe-testkit");
+            let built_at = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+            let sources = [
+                repo_root().join("src"),
+                repo_root().join("crates/testkit/src"),
+            ];
+            let stale = match built_at {
+                None => true,
+                Some(t) => sources
+                    .iter()
+                    .any(|d| newest_mtime(d).is_some_and(|s| s > t)),
+            };
+            if stale {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let mut cmd = Command::new(cargo);
+                cmd.args(["build", "--quiet", "-p", "tradepipe-testkit", "--bin"])
+                    .arg("tradepipe-testkit")
+                    .current_dir(repo_root());
+                if dir.ends_with("release") {
+                    cmd.arg("--release");
+                }
+                let status = cmd.status().expect("run cargo build for tradepipe-testkit");
+                assert!(
+                    status.success(),
+                    "cargo build -p tradepipe-testkit: {status}"
+                );
             }
-            let status = cmd.status().expect("run cargo build for tradepipe-testkit");
-            assert!(
-                status.success(),
-                "cargo build -p tradepipe-testkit failed: {status}"
-            );
-            dir.join("tradepipe-testkit")
+            bin
         })
         .clone()
+}
+
+/// The newest modification time of any file below `dir`.
+fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let t = if path.is_dir() {
+            newest_mtime(&path)
+        } else {
+            entry.metadata().and_then(|m| m.modified()).ok()
+        };
+        newest = newest.max(t);
+    }
+    newest
 }
 
 pub fn data_file(name: &str) -> PathBuf {
@@ -177,7 +201,7 @@ fn wait_port(proc: &mut Proc, port: u16, within: Duration) {
     }
 }
 
-/// `tradepipe replay` on a free port with the demo sample; `extra` adds flags.
+/// `tradepipe-testkit replay` on a free port with the demo sample; `extra` adds flags.
 pub fn start_replay(extra: &[&str]) -> (Proc, u16) {
     let port = free_port();
     let mut cmd = Command::new(testkit_bin());
