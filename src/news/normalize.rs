@@ -24,6 +24,8 @@ pub enum NormalizeError {
     InvalidUrl(String),
     #[error("unsupported URL scheme: {0}")]
     UnsupportedScheme(String),
+    #[error(transparent)]
+    NotText(#[from] super::decode::NotText),
 }
 
 /// Metadata from the RSS/Atom entry that led to the page, if any.

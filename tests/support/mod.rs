@@ -3,6 +3,8 @@
 //! obviously-correct reference fold.
 #![allow(dead_code)]
 
+pub mod bodies;
+
 use rust_decimal::Decimal;
 use sqlx::{PgPool, Row};
 use std::collections::BTreeMap;
