@@ -173,9 +173,12 @@ fn prescan_meta(head: &[u8]) -> Option<&'static Encoding> {
     None
 }
 
+/// A tag attribute: name and value, lower case.
+type Attribute<'a> = (&'a [u8], &'a [u8]);
+
 /// The attributes of a tag whose name has been read, up to its `>`, and where that `>` is: a
 /// simple form of the HTML standard's "get an attribute" (quoted and unquoted values).
-fn attributes(tag: &[u8]) -> (Vec<(&[u8], &[u8])>, usize) {
+fn attributes(tag: &[u8]) -> (Vec<Attribute<'_>>, usize) {
     let mut attrs = Vec::new();
     let mut i = 0;
     loop {
