@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use tradepipe::exchange::binance::{StreamEvent, parse_stream_message, trade_message_json};
 use tradepipe::exchange::trades_file::{read_any_trades, read_trades_file};
+use tradepipe::news::decode::decode_body;
 use tradepipe::news::extract::Selectors;
-use tradepipe::news::fetch::decode_body;
 use tradepipe::news::normalize::{PageInput, normalize_article};
 use tradepipe_model::aliases::SymbolAliases;
 
@@ -72,7 +72,9 @@ pub fn html_normalizer(data: &[u8]) {
         return;
     };
     let content_type = (flags & 1 == 1).then_some("text/html; charset=windows-1252");
-    let html = decode_body(body, content_type);
+    let Ok(html) = decode_body(body, content_type) else {
+        return; // not text: refused before extraction
+    };
     let selectors = Selectors {
         title: Some("h1.headline, article h1".into()),
         body: Some("div.article-body p, article > p".into()),

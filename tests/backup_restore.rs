@@ -184,8 +184,17 @@ fn assert_private(dir: &Path) {
         assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", path.display());
         seen += 1;
         if meta.is_dir() {
-            stack.extend(std::fs::read_dir(&path).unwrap().flatten().map(|e| e.path()));
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
         }
     }
-    assert!(seen >= 4, "only {seen} entries checked under {}", dir.display());
+    assert!(
+        seen >= 4,
+        "only {seen} entries checked under {}",
+        dir.display()
+    );
 }

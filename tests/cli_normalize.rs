@@ -1,7 +1,9 @@
 //! `tradepipe normalize`: the normalizer's own code path on a saved page, as an operator tuning
 //! selectors uses it.
 
+use std::path::PathBuf;
 use std::process::Command;
+use tradepipe_testkit::bodies::{charset_pages, png, random_bytes};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tradepipe");
 
@@ -76,4 +78,44 @@ fn a_missing_file_or_unknown_source_is_a_clear_error() {
     assert!(!ok && err.contains("/nonexistent/page.html"), "{err}");
     let (ok, _, err) = normalize(&["Cargo.toml", "--source", "NoSuchSource"]);
     assert!(!ok && err.contains("NoSuchSource"), "{err}");
+}
+
+/// `bytes` written to a fresh file `name` in the temp directory.
+fn saved_page(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tradepipe-cli-normalize-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create the temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write the page");
+    path
+}
+
+#[test]
+fn random_bytes_or_a_png_saved_as_html_are_refused_not_normalized() {
+    // 100 kB of random bytes once came out as a 1,772-word "article".
+    let noise = saved_page("noise.html", &random_bytes(100_000));
+    let (ok, out, err) = normalize(&[noise.to_str().expect("UTF-8 temp path")]);
+    assert!(!ok, "random bytes normalized: {out}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("noise.html is not a text page"), "{err}");
+    assert!(err.contains("is not text"), "{err}");
+
+    let image = saved_page("image.html", &png(64, 64));
+    let (ok, out, err) = normalize(&[image.to_str().expect("UTF-8 temp path")]);
+    assert!(!ok, "a PNG normalized: {out}");
+    assert!(err.contains("image.html is not a text page"), "{err}");
+    assert!(err.contains("PNG image"), "{err}");
+}
+
+#[test]
+fn a_saved_page_is_decoded_in_the_charset_it_declares() {
+    // Saved pages have no Content-Type: the <meta> or the BOM decides (not the GBK page, whose
+    // charset only its header named).
+    for page in charset_pages().iter().filter(|p| p.charset != "GBK") {
+        let file = saved_page(&format!("{}.html", page.charset), &page.bytes);
+        let (ok, out, err) = normalize(&[file.to_str().expect("UTF-8 temp path")]);
+        assert!(ok, "{}: {err}", page.charset);
+        let a: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+        let body = a["body"].as_str().unwrap_or_default();
+        assert!(body.contains(page.text), "{}: body {body:?}", page.charset);
+    }
 }

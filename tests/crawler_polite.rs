@@ -159,6 +159,25 @@ async fn crawler(
     Supervisor::start(move |_| actor)
 }
 
+/// An RSS source on a test site at `addr` whose feed is `/feed.xml`, paced at 20 ms.
+fn feed_source(name: &str, addr: std::net::SocketAddr) -> NewsSource {
+    NewsSource {
+        name: name.into(),
+        base_url: format!("http://{addr}/"),
+        feed_url: Some(format!("http://{addr}/feed.xml")),
+        kind: tradepipe::domain::news::SourceKind::Rss,
+        is_active: true,
+        crawl_interval_minutes: 15,
+        selectors: Default::default(),
+        rate_limit: RateLimit {
+            requests_per_minute: 0,
+            delay_ms: 20,
+        },
+        metadata: Default::default(),
+        last_crawled_at: None,
+    }
+}
+
 fn canonical(srv: &NewsServer, path: &str) -> String {
     canonicalize_url(&srv.url(path)).unwrap()
 }
@@ -623,21 +642,7 @@ async fn failing_pages_are_retried_then_stored_failed_and_not_refetched() {
         .with_state(hits.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let source = NewsSource {
-        name: "flaky-site".into(),
-        base_url: format!("http://{addr}/"),
-        feed_url: Some(format!("http://{addr}/feed.xml")),
-        kind: tradepipe::domain::news::SourceKind::Rss,
-        is_active: true,
-        crawl_interval_minutes: 15,
-        selectors: Default::default(),
-        rate_limit: RateLimit {
-            requests_per_minute: 0,
-            delay_ms: 20,
-        },
-        metadata: Default::default(),
-        last_crawled_at: None,
-    };
+    let source = feed_source("flaky-site", addr);
     let store = Arc::new(FakeStore::default());
     let keys = prefix("retry");
     let a = crawler(source, store.clone(), &keys, false).await;
@@ -664,5 +669,58 @@ async fn failing_pages_are_retried_then_stored_failed_and_not_refetched() {
     let r = a.send(CrawlNow).await.unwrap();
     assert_eq!((r.stored, r.failed, r.known), (0, 0, 2), "{r:?}");
     assert_eq!(hits.broken.load(Ordering::SeqCst), max_retries + 1);
+    a.send(StopCrawling).await.unwrap();
+}
+
+#[actix_rt::test]
+async fn binary_pages_served_as_html_are_stored_failed_with_the_reason() {
+    use tradepipe_testkit::bodies::{png, random_bytes};
+    // A site whose feed links a PNG and random bytes, both served as text/html, and one article.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let feed = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>\
+         <item><title>Image</title><link>http://{addr}/image</link></item>\
+         <item><title>Noise</title><link>http://{addr}/noise</link></item>\
+         <item><title>Text</title><link>http://{addr}/text</link></item>\
+         </channel></rss>"
+    );
+    let as_html = |body: Vec<u8>| {
+        move || async move { ([("content-type", "text/html; charset=utf-8")], body) }
+    };
+    let app = axum::Router::new()
+        .route("/feed.xml", axum::routing::get(move || async move { feed }))
+        .route("/image", axum::routing::get(as_html(png(64, 64))))
+        .route("/noise", axum::routing::get(as_html(random_bytes(100_000))))
+        .route(
+            "/text",
+            axum::routing::get(as_html(
+                b"<html><title>Text</title><p>a real page</p></html>".to_vec(),
+            )),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let source = feed_source("binary-site", addr);
+    let store = Arc::new(FakeStore::default());
+    let a = crawler(source, store.clone(), &prefix("binary"), false).await;
+    let r = a.send(CrawlNow).await.unwrap();
+    assert_eq!((r.stored, r.failed), (1, 2), "{r:?}");
+    let raws = store.raws();
+    let find = |path: &str| {
+        raws.iter()
+            .find(|r| r.url.ends_with(path))
+            .unwrap_or_else(|| panic!("{path} stored: {raws:?}"))
+    };
+    for (path, reason) in [("/image", "PNG image"), ("/noise", "is not text")] {
+        let raw = find(path);
+        assert_eq!(raw.processing_status, ProcessingStatus::Failed, "{path}");
+        let message = raw.error_message.as_deref().unwrap_or_default();
+        assert!(message.starts_with("not_text: "), "{path}: {message}");
+        assert!(message.contains(reason), "{path}: {message}");
+        assert!(raw.raw_html.is_empty(), "{path}: no binary stored as text");
+        // Not worth retrying: the same bytes come back.
+        assert_eq!(raw.retry_count, 1, "{path}");
+    }
+    assert_eq!(find("/text").processing_status, ProcessingStatus::Pending);
     a.send(StopCrawling).await.unwrap();
 }

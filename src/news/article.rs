@@ -1,6 +1,7 @@
 //! From a stored raw page to the stored normalized article: the one code path shared by the
 //! NormalizerActor and `tradepipe normalize`. Pure; the caller supplies the clock.
 
+use super::decode::{NotText, check_text, decode_body};
 use super::extract::Selectors;
 use super::normalize::{self, FeedEntry, NormalizeError, PageInput};
 use crate::domain::news::{ArticleAuthor, ArticleSource, FeedEntryMeta};
@@ -35,6 +36,9 @@ pub fn build_article(
     aliases: &SymbolAliases,
     now: DateTime<Utc>,
 ) -> Result<Article, NormalizeError> {
+    // The crawler refuses binary bodies when it decodes them; a page stored before that (or by
+    // other means) is refused here, so it ends FAILED with the reason instead of as an article.
+    check_text(&raw.raw_html, "as stored")?;
     let selectors = source.map(selectors_of);
     let feed = raw.feed_entry.as_ref().map(feed_entry);
     let input = PageInput {
@@ -134,6 +138,8 @@ pub enum NormalizeFileError {
     Sources(#[from] super::sources::SourcesError),
     #[error("source {0:?} is not in the sources file")]
     UnknownSource(String),
+    #[error("{path} is not a text page: {source}")]
+    NotText { path: String, source: NotText },
     #[error(transparent)]
     Normalize(#[from] NormalizeError),
     #[error("rendering JSON: {0}")]
@@ -153,16 +159,20 @@ pub fn normalize_file(
         path: path.display().to_string(),
         source: e,
     };
-    let bytes = std::fs::read(path).map_err(read_err)?;
-    let html = if path.extension().is_some_and(|e| e == "gz") {
+    let mut bytes = std::fs::read(path).map_err(read_err)?;
+    if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&bytes[..])
             .read_to_end(&mut out)
             .map_err(read_err)?;
-        String::from_utf8_lossy(&out).into_owned()
-    } else {
-        String::from_utf8_lossy(&bytes).into_owned()
-    };
+        bytes = out;
+    }
+    // Decoded as the crawler decodes a response without a Content-Type charset (BOM, <meta>,
+    // else UTF-8), and refused the same way when it is not text.
+    let html = decode_body(&bytes, None).map_err(|source| NormalizeFileError::NotText {
+        path: path.display().to_string(),
+        source,
+    })?;
     let known = match source {
         Some(name) => Some(
             super::sources::load_sources(sources_file)?
@@ -182,4 +192,21 @@ pub fn normalize_file(
     let raw = raw_from_file(html, url.unwrap_or(&default_url), source.unwrap_or(""), now)?;
     let article = build_article(&raw, known.as_ref(), &SymbolAliases::default_crypto(), now)?;
     Ok(serde_json::to_string(&article)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_page_of_binary_text_is_refused_with_the_reason() {
+        let now = Utc::now();
+        // What lossy UTF-8 made of a PNG's first bytes before the crawler refused binary bodies.
+        let mut text = String::from_utf8_lossy(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").into_owned();
+        text.push_str(&"\u{1}\u{fffd}x".repeat(100));
+        let raw = raw_from_file(text, "https://example.com/a.png", "", now).unwrap();
+        let err = build_article(&raw, None, &SymbolAliases::default_crypto(), now).unwrap_err();
+        assert!(matches!(err, NormalizeError::NotText(_)), "{err}");
+        assert!(err.to_string().contains("(as stored) is not text"), "{err}");
+    }
 }

@@ -13,6 +13,7 @@
 //! - a descriptive User-Agent, a total timeout, a redirect cap and a body size cap enforced while
 //!   streaming (an oversized page is an error, never a truncated page).
 
+use super::decode::{NotText, decode_body};
 use crate::config::NewsConfig;
 use crate::domain::news::RateLimit;
 use reqwest::StatusCode;
@@ -36,7 +37,7 @@ pub struct FetchedPage {
     pub status: u16,
     /// Lower-case header names; repeated headers joined with ", ".
     pub headers: BTreeMap<String, String>,
-    /// Decoded text (charset from Content-Type or `<meta charset>`, else lossy UTF-8).
+    /// Decoded text (see [`decode_body`]: BOM, Content-Type charset, `<meta>`, else UTF-8).
     pub body: String,
 }
 
@@ -69,6 +70,8 @@ pub enum FetchError {
     TooLarge { url: String, limit: u64 },
     #[error("reading the body of {url} failed: {message}")]
     Body { url: String, message: String },
+    #[error("{url} is not a text page: {reason}")]
+    NotText { url: String, reason: NotText },
     #[error("request for {url} failed: {message}")]
     Request { url: String, message: String },
 }
@@ -85,6 +88,7 @@ impl FetchError {
             FetchError::Status { .. } => "status",
             FetchError::TooLarge { .. } => "too_large",
             FetchError::Body { .. } => "body",
+            FetchError::NotText { .. } => "not_text",
             FetchError::Request { .. } => "request",
         }
     }
@@ -101,7 +105,8 @@ impl FetchError {
             FetchError::InvalidUrl { .. }
             | FetchError::RobotsDisallowed { .. }
             | FetchError::TooManyRedirects { .. }
-            | FetchError::TooLarge { .. } => false,
+            | FetchError::TooLarge { .. }
+            | FetchError::NotText { .. } => false,
         }
     }
 
@@ -337,7 +342,12 @@ impl PoliteFetcher {
         }
         let headers = header_map(resp.headers());
         let bytes = self.read_capped(url, resp).await?;
-        let body = decode_body(&bytes, headers.get("content-type").map(String::as_str));
+        let body = decode_body(&bytes, headers.get("content-type").map(String::as_str)).map_err(
+            |reason| FetchError::NotText {
+                url: final_url.clone(),
+                reason,
+            },
+        )?;
         Ok(Fetched::Page(FetchedPage {
             final_url,
             status: status.as_u16(),
@@ -479,6 +489,11 @@ impl PoliteFetcher {
                     }
                 }
             }
+            Err(FetchError::NotText { reason, .. }) => {
+                // Binary rules say nothing we can honour: like unparseable ones.
+                tracing::warn!(source = %self.source, url = %robots_url, error = %reason, "robots.txt is not text; treating as allow-all");
+                (RobotsRule::AllowAll, ROBOTS_TTL)
+            }
             Err(FetchError::Status { status, .. })
                 if (400..500).contains(&status) && status != 429 =>
             {
@@ -519,54 +534,6 @@ fn header_map(h: &HeaderMap) -> BTreeMap<String, String> {
     out
 }
 
-/// The charset named by a Content-Type header or, failing that, by a `<meta charset>` /
-/// `<meta http-equiv content="...charset=...">` in the first KiB of the page.
-fn declared_charset(bytes: &[u8], content_type: Option<&str>) -> Option<String> {
-    fn after_charset(s: &str) -> Option<String> {
-        let lower = s.to_ascii_lowercase();
-        let i = lower.find("charset=")?;
-        let rest = &lower[i + "charset=".len()..];
-        let rest = rest.trim_start_matches(['"', '\'', ' ']);
-        let end = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-            .unwrap_or(rest.len());
-        let cs = &rest[..end];
-        (!cs.is_empty()).then(|| cs.to_string())
-    }
-    if let Some(cs) = content_type.and_then(after_charset) {
-        return Some(cs);
-    }
-    let head = &bytes[..bytes.len().min(1024)];
-    after_charset(&String::from_utf8_lossy(head))
-}
-
-/// Decodes a body to text without ever failing: UTF-8 (invalid sequences replaced), ISO-8859-1 /
-/// Windows-1252 (read as Windows-1252, as browsers do), and anything else as lossy UTF-8.
-pub fn decode_body(bytes: &[u8], content_type: Option<&str>) -> String {
-    match declared_charset(bytes, content_type).as_deref() {
-        Some(
-            "iso-8859-1" | "latin1" | "latin-1" | "windows-1252" | "cp1252" | "us-ascii" | "ascii",
-        ) => bytes.iter().map(|&b| windows_1252(b)).collect(),
-        _ => {
-            let text = String::from_utf8_lossy(bytes);
-            let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-            text.to_string()
-        }
-    }
-}
-
-fn windows_1252(b: u8) -> char {
-    const HIGH: [char; 32] = [
-        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
-        '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',
-        'ž', 'Ÿ',
-    ];
-    match b {
-        0x80..=0x9f => HIGH[usize::from(b - 0x80)],
-        _ => char::from(b),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -580,23 +547,5 @@ mod tests {
         assert_eq!(min_interval(&r(10, 1000)), Duration::from_secs(6));
         assert_eq!(min_interval(&r(120, 1000)), Duration::from_secs(1));
         assert_eq!(min_interval(&r(0, 250)), Duration::from_millis(250));
-    }
-
-    #[test]
-    fn charsets() {
-        assert_eq!(
-            decode_body(b"caf\xe9", Some("text/html; charset=ISO-8859-1")),
-            "café"
-        );
-        assert_eq!(
-            decode_body(b"\x93q\x94", Some("text/html; charset=windows-1252")),
-            "“q”"
-        );
-        assert_eq!(
-            decode_body(b"<meta charset=\"latin1\">\xe9", Some("text/html")),
-            "<meta charset=\"latin1\">é"
-        );
-        assert_eq!(decode_body(b"a\xffb", None), "a\u{fffd}b");
-        assert_eq!(decode_body("\u{feff}x".as_bytes(), None), "x");
     }
 }

@@ -3,6 +3,7 @@
 //! (`crates/testkit`).
 
 pub mod article; // raw page -> stored article (shared by the actor and the normalize command)
+pub mod decode; // response bytes -> page text: WHATWG charsets, binary bodies refused
 pub mod extract; // general main-content extractor and per-source selectors
 pub mod feeds; // RSS/Atom feeds and HTML listing pages -> article URLs
 pub mod fetch; // polite HTTP: pacing, robots.txt, conditional GET, size and redirect caps
