@@ -2,6 +2,7 @@
 //! environment variables. It is deserialized and validated once at start; running code never
 //! re-checks it. A bad value fails at start with a message naming the key.
 
+use crate::redact::redact_url;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -558,22 +559,6 @@ impl fmt::Display for Secret {
     }
 }
 
-/// `postgres://user:pw@host/db` -> `postgres://user:***@host/db`; a value that is not a URL with
-/// credentials (an API key) becomes `***` entirely.
-pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut u) if u.has_host() => {
-            if u.password().is_some() {
-                // Setting a password only fails for URLs that cannot have one, which has_host excludes.
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        _ if raw.is_empty() => String::new(),
-        _ => "***".to_string(),
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// figment's message names the key and the provider (file or environment variable).
@@ -829,6 +814,8 @@ mod tests {
         assert_eq!(redact_url("abcdef-api-key"), "***");
         let s = Secret("redis://:topsecret@127.0.0.1:6379/0".into());
         assert!(!format!("{s:?} {s}").contains("topsecret"));
+        let s = Secret("postgres://app@db:5432/trading?password=hunter2".into());
+        assert!(!format!("{s:?} {s}").contains("hunter2"), "{s}");
     }
 
     #[test]
@@ -896,9 +883,12 @@ mod tests {
         let mut c = Config::default();
         c.database.url = Secret("postgres://u:pw-123@h/db".into());
         c.binance.api_key = Some(Secret("KEY-456".into()));
+        c.redis.url = Secret("rediss://:pw-789@h:6380/0?token=tk-000".into());
         let shown = c.to_redacted_toml();
         assert!(
-            !shown.contains("pw-123") && !shown.contains("KEY-456"),
+            ["pw-123", "KEY-456", "pw-789", "tk-000"]
+                .iter()
+                .all(|s| !shown.contains(s)),
             "{shown}"
         );
     }

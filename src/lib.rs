@@ -11,6 +11,7 @@ pub mod news; // news extraction, normalization and crawling
 pub mod nlp; // the analysis model: sentiment, entities, topics, causal signals (pure)
 pub mod pipelines; // wiring: which actor feeds which
 pub mod predict; // per-symbol trend predictions from analysed news, scored against candles (pure)
+pub mod redact; // what of a configured URL or key may be shown (logs, errors, check-config)
 pub mod store; // PostgreSQL, Redis and the on-disk spool behind small traits
 pub mod systemd; // sd_notify (READY, STATUS, STOPPING) and the liveness watchdog
 pub mod telemetry; // tracing, metrics, /metrics /healthz /readyz

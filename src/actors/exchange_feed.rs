@@ -170,7 +170,7 @@ impl FeedSession {
                     break;
                 }
             }
-            tracing::info!(conn = self.conn, url = %url, streams = streams.len(), "connecting to the exchange");
+            tracing::info!(conn = self.conn, url = %crate::redact::redact_url(url.as_str()), streams = streams.len(), "connecting to the exchange");
             let ended = match tokio::time::timeout(
                 Duration::from_secs(10),
                 tokio_tungstenite::connect_async_with_config(
