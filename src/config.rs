@@ -103,6 +103,8 @@ pub struct BinanceConfig {
     pub reconnect_after_secs: u64,
     pub backoff_initial_ms: u64,
     pub backoff_max_ms: u64,
+    /// A REST `Retry-After` is obeyed up to this long.
+    pub max_retry_after_secs: u64,
     /// A connection that delivers no frame at all (not even a ping) for this long is dead.
     pub stall_timeout_secs: u64,
     /// Trades per historicalTrades call (Binance allows at most 1000).
@@ -117,6 +119,17 @@ pub struct BinanceConfig {
     pub max_batch_trades: usize,
 }
 
+impl BinanceConfig {
+    /// The retry policy of reconnects and REST backfill.
+    pub fn backoff(&self) -> crate::backoff::Backoff {
+        crate::backoff::Backoff::from_settings(
+            self.backoff_initial_ms,
+            self.backoff_max_ms,
+            self.max_retry_after_secs,
+        )
+    }
+}
+
 impl Default for BinanceConfig {
     fn default() -> Self {
         BinanceConfig {
@@ -127,6 +140,7 @@ impl Default for BinanceConfig {
             reconnect_after_secs: 23 * 3600 + 50 * 60,
             backoff_initial_ms: 250,
             backoff_max_ms: 30_000,
+            max_retry_after_secs: 300,
             stall_timeout_secs: 60,
             backfill_page: 1000,
             max_backfill_trades: 2_000_000,
@@ -279,6 +293,9 @@ pub struct NewsConfig {
     /// A page that failed this many times stays FAILED with its error.
     pub max_retries: u32,
     pub retry_backoff_ms: u64,
+    pub retry_backoff_max_ms: u64,
+    /// A site's `Retry-After` (429/503) holds requests to that source back up to this long.
+    pub max_retry_after_secs: u64,
     /// `lock:crawler:{source}` TTL: one instance crawls a source at a time.
     pub lock_ttl_secs: u64,
     /// CPU-bound normalization runs on this many worker threads, never on the async runtime.
@@ -305,11 +322,24 @@ impl Default for NewsConfig {
             respect_robots_txt: true,
             max_retries: 3,
             retry_backoff_ms: 2_000,
+            retry_backoff_max_ms: 60_000,
+            max_retry_after_secs: 600,
             lock_ttl_secs: 300,
             normalizer_workers: 2,
             claim_lease_secs: 300,
             poll_interval_ms: 1_000,
         }
+    }
+}
+
+impl NewsConfig {
+    /// The retry policy of page fetches.
+    pub fn backoff(&self) -> crate::backoff::Backoff {
+        crate::backoff::Backoff::from_settings(
+            self.retry_backoff_ms,
+            self.retry_backoff_max_ms,
+            self.max_retry_after_secs,
+        )
     }
 }
 

@@ -2,6 +2,7 @@
 //! persists and publishes it all. The module tree is the architecture:
 
 pub mod actors; // one file per actor; bounded mailboxes, supervised
+pub mod backoff; // one retry policy: capped exponential backoff with jitter, Retry-After honoured
 pub mod cli; // clap definitions
 pub mod config; // typed configuration, defaults, env overrides, validation
 pub mod domain; // plain data: Trade, Candle, Interval (no I/O)

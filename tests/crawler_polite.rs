@@ -176,6 +176,25 @@ fn paced_starts(
         .collect()
 }
 
+/// An active RSS source on a local test server, `/feed.xml`, 20 ms between requests.
+fn local_rss_source(name: &str, addr: std::net::SocketAddr) -> NewsSource {
+    NewsSource {
+        name: name.into(),
+        base_url: format!("http://{addr}/"),
+        feed_url: Some(format!("http://{addr}/feed.xml")),
+        kind: tradepipe::domain::news::SourceKind::Rss,
+        is_active: true,
+        crawl_interval_minutes: 15,
+        selectors: Default::default(),
+        rate_limit: RateLimit {
+            requests_per_minute: 0,
+            delay_ms: 20,
+        },
+        metadata: Default::default(),
+        last_crawled_at: None,
+    }
+}
+
 fn assert_spacing(starts: &[Instant], min: Duration) {
     assert!(starts.len() >= 2);
     for w in starts.windows(2) {
@@ -621,21 +640,7 @@ async fn failing_pages_are_retried_then_stored_failed_and_not_refetched() {
         .with_state(hits.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let source = NewsSource {
-        name: "flaky-site".into(),
-        base_url: format!("http://{addr}/"),
-        feed_url: Some(format!("http://{addr}/feed.xml")),
-        kind: tradepipe::domain::news::SourceKind::Rss,
-        is_active: true,
-        crawl_interval_minutes: 15,
-        selectors: Default::default(),
-        rate_limit: RateLimit {
-            requests_per_minute: 0,
-            delay_ms: 20,
-        },
-        metadata: Default::default(),
-        last_crawled_at: None,
-    };
+    let source = local_rss_source("flaky-site", addr);
     let store = Arc::new(FakeStore::default());
     let keys = prefix("retry");
     let a = crawler(source, store.clone(), &keys, false).await;
@@ -663,4 +668,72 @@ async fn failing_pages_are_retried_then_stored_failed_and_not_refetched() {
     assert_eq!((r.stored, r.failed, r.known), (0, 0, 2), "{r:?}");
     assert_eq!(hits.broken.load(Ordering::SeqCst), max_retries + 1);
     a.send(StopCrawling).await.unwrap();
+}
+
+/// Issue 10, defect 8: a 429 with `Retry-After: 2` holds the next request to that site back at
+/// least 2 s after the answer (the page retry's own backoff is 50 ms at most).
+#[actix_rt::test]
+async fn retry_after_on_429_holds_the_next_request_back() {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // (path, arrived, answered) for every request, robots.txt included.
+    type Log = Arc<Mutex<Vec<(String, Instant, Instant)>>>;
+    let log: Log = Arc::default();
+    let limited_hits = Arc::new(AtomicU32::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let feed = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>\
+         <item><title>Limited</title><link>http://{addr}/limited</link></item>\
+         </channel></rss>"
+    );
+    let hits = limited_hits.clone();
+    let recorder = log.clone();
+    let app = axum::Router::new()
+        .route("/feed.xml", axum::routing::get(move || async move { feed }))
+        .route(
+            "/limited",
+            axum::routing::get(move || async move {
+                if hits.fetch_add(1, Ordering::SeqCst) == 0 {
+                    (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "2")]).into_response()
+                } else {
+                    "<html><title>Limited</title><p>served at last</p></html>".into_response()
+                }
+            }),
+        )
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let log = recorder.clone();
+                async move {
+                    let path = req.uri().path().to_string();
+                    let arrived = Instant::now();
+                    let resp = next.run(req).await;
+                    log.lock().unwrap().push((path, arrived, Instant::now()));
+                    resp
+                }
+            },
+        ));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let source = local_rss_source("limited-site", addr);
+    let store = Arc::new(FakeStore::default());
+    let a = crawler(source, store.clone(), &prefix("retry_after"), false).await;
+    let r = a.send(CrawlNow).await.unwrap();
+    assert_eq!((r.stored, r.failed), (1, 0), "retried, then served: {r:?}");
+    a.send(StopCrawling).await.unwrap();
+
+    assert_eq!(limited_hits.load(Ordering::SeqCst), 2);
+    let log = log.lock().unwrap().clone();
+    let refused = log
+        .iter()
+        .position(|(p, _, _)| p == "/limited")
+        .expect("the page was requested");
+    let (_, _, refused_at) = &log[refused];
+    let (next_path, next_at, _) = log.get(refused + 1).expect("a request after the 429");
+    let gap = next_at.duration_since(*refused_at);
+    assert!(
+        gap >= Duration::from_secs(2),
+        "{next_path} requested {gap:?} after a 429 with Retry-After: 2"
+    );
 }
