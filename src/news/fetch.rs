@@ -333,12 +333,12 @@ impl PoliteFetcher {
             return Ok(Fetched::NotModified { final_url });
         }
         if !status.is_success() {
-            if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE
+            if (status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::SERVICE_UNAVAILABLE)
+                && let Some(asked) = crate::backoff::retry_after(resp.headers())
             {
-                if let Some(asked) = crate::backoff::retry_after(resp.headers()) {
-                    self.hold_off(asked.min(self.settings.max_retry_after))
-                        .await;
-                }
+                self.hold_off(asked.min(self.settings.max_retry_after))
+                    .await;
             }
             return Err(FetchError::Status {
                 url: final_url,
