@@ -2,6 +2,7 @@
 //! environment variables. It is deserialized and validated once at start; running code never
 //! re-checks it. A bad value fails at start with a message naming the key.
 
+use crate::redact::redact_url;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -102,6 +103,8 @@ pub struct BinanceConfig {
     pub reconnect_after_secs: u64,
     pub backoff_initial_ms: u64,
     pub backoff_max_ms: u64,
+    /// A REST `Retry-After` is obeyed up to this long.
+    pub max_retry_after_secs: u64,
     /// A connection that delivers no frame at all (not even a ping) for this long is dead.
     pub stall_timeout_secs: u64,
     /// Trades per historicalTrades call (Binance allows at most 1000).
@@ -116,6 +119,17 @@ pub struct BinanceConfig {
     pub max_batch_trades: usize,
 }
 
+impl BinanceConfig {
+    /// The retry policy of reconnects and REST backfill.
+    pub fn backoff(&self) -> crate::backoff::Backoff {
+        crate::backoff::Backoff::from_settings(
+            self.backoff_initial_ms,
+            self.backoff_max_ms,
+            self.max_retry_after_secs,
+        )
+    }
+}
+
 impl Default for BinanceConfig {
     fn default() -> Self {
         BinanceConfig {
@@ -126,6 +140,7 @@ impl Default for BinanceConfig {
             reconnect_after_secs: 23 * 3600 + 50 * 60,
             backoff_initial_ms: 250,
             backoff_max_ms: 30_000,
+            max_retry_after_secs: 300,
             stall_timeout_secs: 60,
             backfill_page: 1000,
             max_backfill_trades: 2_000_000,
@@ -278,6 +293,9 @@ pub struct NewsConfig {
     /// A page that failed this many times stays FAILED with its error.
     pub max_retries: u32,
     pub retry_backoff_ms: u64,
+    pub retry_backoff_max_ms: u64,
+    /// A site's `Retry-After` (429/503) holds requests to that source back up to this long.
+    pub max_retry_after_secs: u64,
     /// `lock:crawler:{source}` TTL: one instance crawls a source at a time.
     pub lock_ttl_secs: u64,
     /// CPU-bound normalization runs on this many worker threads, never on the async runtime.
@@ -304,11 +322,24 @@ impl Default for NewsConfig {
             respect_robots_txt: true,
             max_retries: 3,
             retry_backoff_ms: 2_000,
+            retry_backoff_max_ms: 60_000,
+            max_retry_after_secs: 600,
             lock_ttl_secs: 300,
             normalizer_workers: 2,
             claim_lease_secs: 300,
             poll_interval_ms: 1_000,
         }
+    }
+}
+
+impl NewsConfig {
+    /// The retry policy of page fetches.
+    pub fn backoff(&self) -> crate::backoff::Backoff {
+        crate::backoff::Backoff::from_settings(
+            self.retry_backoff_ms,
+            self.retry_backoff_max_ms,
+            self.max_retry_after_secs,
+        )
     }
 }
 
@@ -555,22 +586,6 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
-    }
-}
-
-/// `postgres://user:pw@host/db` -> `postgres://user:***@host/db`; a value that is not a URL with
-/// credentials (an API key) becomes `***` entirely.
-pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut u) if u.has_host() => {
-            if u.password().is_some() {
-                // Setting a password only fails for URLs that cannot have one, which has_host excludes.
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        _ if raw.is_empty() => String::new(),
-        _ => "***".to_string(),
     }
 }
 
@@ -830,6 +845,8 @@ mod tests {
         assert_eq!(redact_url("abcdef-api-key"), "***");
         let s = Secret("redis://:topsecret@127.0.0.1:6379/0".into());
         assert!(!format!("{s:?} {s}").contains("topsecret"));
+        let s = Secret("postgres://app@db:5432/trading?password=hunter2".into());
+        assert!(!format!("{s:?} {s}").contains("hunter2"), "{s}");
     }
 
     #[test]
@@ -897,9 +914,12 @@ mod tests {
         let mut c = Config::default();
         c.database.url = Secret("postgres://u:pw-123@h/db".into());
         c.binance.api_key = Some(Secret("KEY-456".into()));
+        c.redis.url = Secret("rediss://:pw-789@h:6380/0?token=tk-000".into());
         let shown = c.to_redacted_toml();
         assert!(
-            !shown.contains("pw-123") && !shown.contains("KEY-456"),
+            ["pw-123", "KEY-456", "pw-789", "tk-000"]
+                .iter()
+                .all(|s| !shown.contains(s)),
             "{shown}"
         );
     }

@@ -10,6 +10,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 pub mod catalogue; // every exported metric: name, type, labels, help, buckets
@@ -52,6 +53,11 @@ pub fn init_logging(cfg: &LogConfig) -> Result<(), TelemetryError> {
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// How often the recorder's upkeep runs. `install_recorder` (unlike the exporter's own listener)
+/// leaves upkeep to the caller; without it histogram samples pile up between scrapes, and
+/// without scrapes they grow for ever.
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Installs the Prometheus recorder once per process and returns its handle (tests and several
 /// pipelines in one process share it).
 pub fn metrics_handle() -> Result<PrometheusHandle, TelemetryError> {
@@ -82,6 +88,7 @@ pub fn metrics_handle() -> Result<PrometheusHandle, TelemetryError> {
         .install_recorder()
         .map_err(|e| TelemetryError::Metrics(e.to_string()))?;
     let _ = PROMETHEUS.set(handle.clone());
+    spawn_upkeep(handle.clone(), UPKEEP_INTERVAL)?;
     catalogue::describe_all();
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -89,6 +96,23 @@ pub fn metrics_handle() -> Result<PrometheusHandle, TelemetryError> {
         .unwrap_or(0.0);
     metrics::gauge!("process_start_time_seconds").set(started);
     Ok(PROMETHEUS.get().cloned().unwrap_or(handle))
+}
+
+/// Runs [`PrometheusHandle::run_upkeep`] every `every` on a plain thread: the recorder is
+/// process-global and outlives any one runtime (tests and subcommands start several), so the
+/// thread lives as long as the process and does not hold its exit.
+fn spawn_upkeep(handle: PrometheusHandle, every: Duration) -> Result<(), TelemetryError> {
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                handle.run_upkeep();
+                metrics::counter!("tradepipe_metrics_upkeep_total").increment(1);
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| TelemetryError::Metrics(format!("starting the upkeep thread: {e}")))
 }
 
 /// Readiness inputs, set by the components that know: the writer (PostgreSQL), the publisher
@@ -153,4 +177,35 @@ pub async fn serve_http(
             tracing::error!(error = %e, "HTTP listener stopped");
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upkeep_runs(handle: &PrometheusHandle) -> Option<u64> {
+        handle.render().lines().find_map(|l| {
+            l.strip_prefix("tradepipe_metrics_upkeep_total ")
+                .and_then(|v| v.trim().parse().ok())
+        })
+    }
+
+    /// Issue 10, defect 2: nobody scrapes, yet upkeep runs (it drains histogram samples).
+    #[test]
+    fn upkeep_runs_without_a_scrape() {
+        let handle = metrics_handle().expect("recorder installed");
+        let h = metrics::histogram!("tradepipe_writer_flush_seconds");
+        for i in 0..10_000 {
+            h.record(f64::from(i) * 1e-6);
+        }
+        let deadline = std::time::Instant::now() + UPKEEP_INTERVAL * 3;
+        while upkeep_runs(&handle).unwrap_or(0) < 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no upkeep within {:?} of the recorder's installation",
+                UPKEEP_INTERVAL * 3
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }

@@ -98,3 +98,42 @@ fn secrets_are_redacted() {
     }
     assert!(out.contains("db.example"), "the host stays visible:\n{out}");
 }
+
+/// Issue 10, defect 1: a password passed as a query parameter leaked in clear.
+#[test]
+fn query_string_passwords_are_redacted() {
+    let (ok, out, err) = check_config(
+        &[],
+        &[
+            (
+                "TRADEPIPE_DATABASE_URL",
+                "postgres://app@db:5432/trading?password=hunter2",
+            ),
+            (
+                "TRADEPIPE_REDIS_URL",
+                "rediss://default:hunter3@cache.example:6380/0",
+            ),
+            ("TRADEPIPE_DOCUMENT_STORE", "mongodb"),
+            (
+                "TRADEPIPE_MONGODB_URL",
+                "mongodb+srv://app@cluster0.example.net/news?SslPassword=hunter4&retryWrites=true",
+            ),
+        ],
+    );
+    assert!(ok, "{err}");
+    for secret in ["hunter2", "hunter3", "hunter4"] {
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "{secret} leaked:\n{out}\n{err}"
+        );
+    }
+    // What an operator needs to tell the servers apart stays.
+    for kept in [
+        "db:5432/trading",
+        "cache.example:6380",
+        "cluster0.example.net",
+        "retryWrites=true",
+    ] {
+        assert!(out.contains(kept), "{kept} missing:\n{out}");
+    }
+}

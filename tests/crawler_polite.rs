@@ -724,3 +724,71 @@ async fn binary_pages_served_as_html_are_stored_failed_with_the_reason() {
     assert_eq!(find("/text").processing_status, ProcessingStatus::Pending);
     a.send(StopCrawling).await.unwrap();
 }
+
+/// Issue 10, defect 8: a 429 with `Retry-After: 2` holds the next request to that site back at
+/// least 2 s after the answer (the page retry's own backoff is 50 ms at most).
+#[actix_rt::test]
+async fn retry_after_on_429_holds_the_next_request_back() {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // (path, arrived, answered) for every request, robots.txt included.
+    type Log = Arc<Mutex<Vec<(String, Instant, Instant)>>>;
+    let log: Log = Arc::default();
+    let limited_hits = Arc::new(AtomicU32::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let feed = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>\
+         <item><title>Limited</title><link>http://{addr}/limited</link></item>\
+         </channel></rss>"
+    );
+    let hits = limited_hits.clone();
+    let recorder = log.clone();
+    let app = axum::Router::new()
+        .route("/feed.xml", axum::routing::get(move || async move { feed }))
+        .route(
+            "/limited",
+            axum::routing::get(move || async move {
+                if hits.fetch_add(1, Ordering::SeqCst) == 0 {
+                    (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "2")]).into_response()
+                } else {
+                    "<html><title>Limited</title><p>served at last</p></html>".into_response()
+                }
+            }),
+        )
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let log = recorder.clone();
+                async move {
+                    let path = req.uri().path().to_string();
+                    let arrived = Instant::now();
+                    let resp = next.run(req).await;
+                    log.lock().unwrap().push((path, arrived, Instant::now()));
+                    resp
+                }
+            },
+        ));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let source = feed_source("limited-site", addr);
+    let store = Arc::new(FakeStore::default());
+    let a = crawler(source, store.clone(), &prefix("retry_after"), false).await;
+    let r = a.send(CrawlNow).await.unwrap();
+    assert_eq!((r.stored, r.failed), (1, 0), "retried, then served: {r:?}");
+    a.send(StopCrawling).await.unwrap();
+
+    assert_eq!(limited_hits.load(Ordering::SeqCst), 2);
+    let log = log.lock().unwrap().clone();
+    let refused = log
+        .iter()
+        .position(|(p, _, _)| p == "/limited")
+        .expect("the page was requested");
+    let (_, _, refused_at) = &log[refused];
+    let (next_path, next_at, _) = log.get(refused + 1).expect("a request after the 429");
+    let gap = next_at.duration_since(*refused_at);
+    assert!(
+        gap >= Duration::from_secs(2),
+        "{next_path} requested {gap:?} after a 429 with Retry-After: 2"
+    );
+}

@@ -541,9 +541,10 @@ impl Crawl {
         }
     }
 
+    /// Jittered, so crawlers that failed together do not retry together. A site's
+    /// `Retry-After` is enforced by the fetcher, for every request to the source.
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.news.retry_backoff_ms.max(1);
-        Duration::from_millis(base.saturating_mul(1u64 << attempt.saturating_sub(1).min(10)))
+        self.news.backoff().delay(attempt)
     }
 
     /// `HINCRBY {prefix}stats:articles:count {source} 1`; a Redis hiccup only costs the statistic.

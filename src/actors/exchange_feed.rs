@@ -13,7 +13,6 @@ use crate::exchange::rest::{BinanceRest, RestError};
 use crate::telemetry::Health;
 use actix::prelude::*;
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use rand::Rng;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -157,7 +156,8 @@ impl FeedSession {
             }
         };
         let url = combined_stream_url(&base, &streams);
-        let mut backoff = Duration::from_millis(self.cfg.backoff_initial_ms);
+        let policy = self.cfg.backoff();
+        let mut failures: u32 = 0;
         let conn_label = self.conn.to_string();
         loop {
             if self.stop.is_cancelled() {
@@ -170,7 +170,7 @@ impl FeedSession {
                     break;
                 }
             }
-            tracing::info!(conn = self.conn, url = %url, streams = streams.len(), "connecting to the exchange");
+            tracing::info!(conn = self.conn, url = %crate::redact::redact_url(url.as_str()), streams = streams.len(), "connecting to the exchange");
             let ended = match tokio::time::timeout(
                 Duration::from_secs(10),
                 tokio_tungstenite::connect_async_with_config(
@@ -182,7 +182,7 @@ impl FeedSession {
             .await
             {
                 Ok(Ok((ws, _resp))) => {
-                    backoff = Duration::from_millis(self.cfg.backoff_initial_ms);
+                    failures = 0;
                     metrics::gauge!("tradepipe_feed_connected", "conn" => conn_label.clone())
                         .set(1.0);
                     Health::set(&self.health.feed, true);
@@ -208,9 +208,8 @@ impl FeedSession {
                     let wait = if reason == "scheduled" || reason == "server_shutdown" {
                         Duration::ZERO
                     } else {
-                        let ms = rand::rng().random_range(0..=backoff.as_millis() as u64);
-                        backoff = (backoff * 2).min(Duration::from_millis(self.cfg.backoff_max_ms));
-                        Duration::from_millis(ms)
+                        failures = failures.saturating_add(1);
+                        policy.delay(failures)
                     };
                     tracing::info!(
                         conn = self.conn,
@@ -457,7 +456,8 @@ impl FeedSession {
         let mut next = from;
         let mut fetched = 0u64;
         let mut retry_started: Option<Instant> = None;
-        let mut pause = Duration::from_millis(self.cfg.backoff_initial_ms);
+        let policy = self.cfg.backoff();
+        let mut failures: u32 = 0;
         loop {
             if to.is_some_and(|to| next >= to) || self.stop.is_cancelled() {
                 break;
@@ -469,6 +469,7 @@ impl FeedSession {
             match page {
                 Ok(trades) => {
                     retry_started = None;
+                    failures = 0;
                     let full_page = trades.len() >= self.cfg.backfill_page as usize;
                     let mut out: Vec<Trade> = trades
                         .into_iter()
@@ -521,16 +522,18 @@ impl FeedSession {
                         tracing::error!(symbol = sym, from = next, ?to, error = %e, "backfill gave up after retrying");
                         break;
                     }
-                    let wait = match &e {
-                        RestError::RateLimited { retry_after, .. } => *retry_after,
-                        _ => pause,
+                    // Binance bans an IP that ignores its Retry-After: it is a floor.
+                    let asked = match &e {
+                        RestError::RateLimited { retry_after, .. } => Some(*retry_after),
+                        _ => None,
                     };
+                    failures = failures.saturating_add(1);
+                    let wait = policy.wait(failures, asked);
                     tracing::warn!(symbol = sym, from = next, error = %e, wait_ms = wait.as_millis() as u64, "backfill request failed; retrying");
                     tokio::select! {
                         _ = self.stop.cancelled() => return Err(Ended::Stop),
                         _ = tokio::time::sleep(wait) => {}
                     }
-                    pause = (pause * 2).min(Duration::from_millis(self.cfg.backoff_max_ms));
                 }
             }
         }

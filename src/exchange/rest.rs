@@ -8,7 +8,7 @@ use super::binance::{self, WireError};
 use crate::domain::{SymbolInfo, Trade};
 use axum::body::Bytes; // the `bytes` crate's type, re-exported (not a direct dependency)
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue};
 use std::time::Duration;
 
 /// Binance caps `historicalTrades` at 1000 trades per call.
@@ -181,7 +181,8 @@ impl BinanceRest {
             .map_err(|source| RestError::Request { endpoint, source })?;
         let status = response.status();
         if status == StatusCode::TOO_MANY_REQUESTS || status.as_u16() == 418 {
-            let retry_after = retry_after(response.headers()).unwrap_or(DEFAULT_RETRY_AFTER);
+            let retry_after =
+                crate::backoff::retry_after(response.headers()).unwrap_or(DEFAULT_RETRY_AFTER);
             tracing::warn!(
                 endpoint,
                 status = status.as_u16(),
@@ -207,16 +208,4 @@ impl BinanceRest {
         }
         Ok(body)
     }
-}
-
-/// `Retry-After` in seconds (Binance sends an integer number of seconds).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs))
 }

@@ -127,6 +127,8 @@ pub struct FetchSettings {
     pub max_redirects: usize,
     pub max_body_bytes: u64,
     pub respect_robots_txt: bool,
+    /// A `Retry-After` on a 429/503 holds the source's next request back this long at most.
+    pub max_retry_after: Duration,
 }
 
 impl From<&NewsConfig> for FetchSettings {
@@ -137,6 +139,7 @@ impl From<&NewsConfig> for FetchSettings {
             max_redirects: c.max_redirects,
             max_body_bytes: c.max_body_bytes,
             respect_robots_txt: c.respect_robots_txt,
+            max_retry_after: c.backoff().max_retry_after,
         }
     }
 }
@@ -335,6 +338,13 @@ impl PoliteFetcher {
             return Ok(Fetched::NotModified { final_url });
         }
         if !status.is_success() {
+            if (status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::SERVICE_UNAVAILABLE)
+                && let Some(asked) = crate::backoff::retry_after(resp.headers())
+            {
+                self.hold_off(asked.min(self.settings.max_retry_after))
+                    .await;
+            }
             return Err(FetchError::Status {
                 url: final_url,
                 status: status.as_u16(),
@@ -424,15 +434,27 @@ impl PoliteFetcher {
         *next = Some(Instant::now() + self.interval.max(crawl_delay));
     }
 
+    /// The site asked us (`Retry-After`) to stay away this long: no request to this source,
+    /// retry or not, starts earlier.
+    async fn hold_off(&self, wait: Duration) {
+        tracing::info!(source = %self.source, wait_ms = wait.as_millis() as u64, "site asked to retry later (Retry-After); holding requests back");
+        self.not_before(Instant::now() + wait).await;
+    }
+
     /// Pushes the next slot to a full interval after this response. Spacing starts alone lets
     /// the *site* see requests closer than the interval whenever one request took longer to
     /// leave than the next (connection setup, a busy client): measured there, the gap was 135 ms
     /// for a 150 ms interval. Counting from the response keeps both views polite.
     async fn rebook(&self, crawl_delay: Duration) {
-        let after = Instant::now() + self.interval.max(crawl_delay);
+        self.not_before(Instant::now() + self.interval.max(crawl_delay))
+            .await;
+    }
+
+    /// Moves the next request start to `at` unless it is already later.
+    async fn not_before(&self, at: Instant) {
         let mut next = self.next_start.lock().await;
-        if next.is_none_or(|at| at < after) {
-            *next = Some(after);
+        if next.is_none_or(|n| n < at) {
+            *next = Some(at);
         }
     }
 

@@ -7,6 +7,7 @@
 
 use super::{MarketStore, ResumeState, StoreError, WriteStats};
 use crate::domain::{Candle, Interval, MarketBatch, SymbolInfo};
+use crate::redact::redact_url;
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use rust_decimal::Decimal;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -59,35 +60,6 @@ fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
     PgConnectOptions::from_str(url)
         .map(|o| o.application_name("tradepipe"))
         .map_err(|e| StoreError::InvalidUrl(format!("{} ({e})", redact_url(url))))
-}
-
-/// The URL with its password replaced, for messages and logs.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                // Cannot fail for URLs that already carry a password.
-                let _ = parsed.set_password(Some("***"));
-            }
-            // A password can also be passed as a query parameter.
-            if parsed.query_pairs().any(|(k, _)| k == "password") {
-                let pairs: Vec<(String, String)> = parsed
-                    .query_pairs()
-                    .map(|(k, v)| {
-                        let v = if k == "password" {
-                            "***".into()
-                        } else {
-                            v.into_owned()
-                        };
-                        (k.into_owned(), v)
-                    })
-                    .collect();
-                parsed.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            parsed.to_string()
-        }
-        Err(_) => "<unparseable database url>".to_string(),
-    }
 }
 
 /// Session-local staging table for COPY: COPY cannot do `ON CONFLICT`, so ticks are copied here
@@ -799,15 +771,6 @@ fn candle_from_row(row: &PgRow) -> Result<Candle, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_passwords() {
-        let r = redact_url("postgres://app:s3cret@db:5432/x?sslmode=disable");
-        assert!(!r.contains("s3cret") && r.contains("***"), "{r}");
-        let r = redact_url("postgres://app@db/x?password=s3cret");
-        assert!(!r.contains("s3cret"), "{r}");
-        assert!(!redact_url("not a url s3cret").contains("s3cret"));
-    }
 
     #[test]
     fn scale_check_ignores_trailing_zeros() {

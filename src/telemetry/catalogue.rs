@@ -499,6 +499,12 @@ pub const CATALOGUE: &[MetricDef] = &[
         help: "Round trip of the Redis PING (successful pings only).",
     },
     MetricDef {
+        name: "tradepipe_metrics_upkeep_total",
+        kind: Counter,
+        labels: &[],
+        help: "Upkeep runs of the metrics recorder (drains histogram samples when nobody scrapes; expected every 5 s).",
+    },
+    MetricDef {
         name: "process_resident_memory_bytes",
         kind: Gauge,
         labels: &[],
