@@ -36,10 +36,37 @@ use tradepipe::store::documents_pg::PgDocumentStore;
 
 const LONG_LEASE: Duration = Duration::from_secs(600);
 
-/// 2024-01-15T10:30:00.123Z
+/// An hour ago, on a whole second plus 123 ms, and the same on every call: fixtures are stamped
+/// relative to it. A fixed date would be older than the store's own 90-day TTL index on
+/// `raw_articles.crawled_at`, and MongoDB's TTL monitor (every 60 s) could delete documents in
+/// the middle of the suite.
 fn t(offset_secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(1_705_314_600_123).unwrap()
-        + ChronoDuration::seconds(offset_secs)
+    static ANCHOR: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
+    let anchor = ANCHOR.get_or_init(|| {
+        let hour_ago = (Utc::now() - ChronoDuration::hours(1)).timestamp();
+        DateTime::from_timestamp_millis(hour_ago * 1000 + 123).unwrap()
+    });
+    *anchor + ChronoDuration::seconds(offset_secs)
+}
+
+/// Every fixture time (the suite uses offsets up to 401 s) stays well inside the TTL, however
+/// long the suite runs.
+#[test]
+fn fixture_times_are_far_from_the_ttl_index() {
+    use tradepipe::store::documents_mongo::RAW_ARTICLE_TTL;
+    let ttl = ChronoDuration::from_std(RAW_ARTICLE_TTL).unwrap();
+    for offset in [0, 401] {
+        let age = Utc::now() - t(offset);
+        assert!(
+            age < ttl - ChronoDuration::days(1),
+            "fixture t({offset}) is {age} old"
+        );
+    }
+    assert_eq!(
+        t(0).timestamp_subsec_millis(),
+        123,
+        "millisecond precision is exercised"
+    );
 }
 
 fn source(name: &str) -> NewsSource {
