@@ -560,10 +560,9 @@ async fn analysis_results_go_before_their_articles_and_hold_them_back(pool: PgPo
 
 #[tokio::test]
 async fn session_keys_without_ttl_get_one() {
-    let Ok(url) = std::env::var("TRADEPIPE_TEST_REDIS_URL") else {
-        eprintln!("TRADEPIPE_TEST_REDIS_URL not set; skipped");
-        return;
-    };
+    // Like every other Redis test: the local server by default, never a silent skip.
+    let url = std::env::var("TRADEPIPE_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let prefix = format!("test-retention-{}:", std::process::id());
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
