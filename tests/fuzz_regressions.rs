@@ -8,8 +8,11 @@ mod checks;
 
 use std::path::Path;
 
+/// What a fuzz target runs on each input (`fuzz/checks.rs`).
+type Check = fn(&[u8]);
+
 /// Every fuzz target (`fuzz/fuzz_targets/<target>.rs`) and the check it runs.
-const TARGETS: [(&str, fn(&[u8])); 3] = [
+const TARGETS: [(&str, Check); 3] = [
     ("stream_message", checks::stream_message),
     ("trades_file", checks::trades_file),
     ("html_normalizer", checks::html_normalizer),
