@@ -1,13 +1,22 @@
-//! The on-disk spool: order, rotation, draining, and surviving interrupted writes.
+//! The on-disk spool: order, rotation, draining, and surviving interrupted writes; and the market
+//! writer's use of it: its disk work happens off the writer's thread, a stalled disk does not
+//! stall the writer, and what it spills is durable when `FlushAll` answers (the store is a stub:
+//! no database needed).
 
 use rust_decimal::Decimal;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use tradepipe::domain::{MarketBatch, Trade};
-use tradepipe::store::Spool;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tradepipe::actors::MailboxDepth;
+use tradepipe::actors::market_writer::{FlushAll, MarketWriterActor, Persist};
+use tradepipe::config::WriterConfig;
+use tradepipe::domain::{MarketBatch, SymbolInfo, Trade};
+use tradepipe::telemetry::progress::Progress;
+use tradepipe::store::{MarketStore, ResumeState, Spool, SpoolThread, StoreError, WriteStats};
+use tradepipe::telemetry::Health;
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -222,4 +231,205 @@ fn survives_kill_9() {
     assert!(n > 0);
     // Every durable batch is there, in order, with no gap.
     assert_eq!(drain(&mut spool), (0..n).map(batch).collect::<Vec<_>>());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The market writer and its spool
+
+fn ids(b: &MarketBatch) -> Vec<u64> {
+    b.ticks.iter().map(|t| t.trade_id).collect()
+}
+
+/// Records what it was asked to write; `up == false` answers like an unreachable database.
+struct StubStore {
+    written: Mutex<Vec<MarketBatch>>,
+    up: AtomicBool,
+}
+
+impl StubStore {
+    fn new(up: bool) -> Arc<StubStore> {
+        Arc::new(StubStore {
+            written: Mutex::new(Vec::new()),
+            up: AtomicBool::new(up),
+        })
+    }
+
+    fn written(&self) -> Vec<Vec<u64>> {
+        self.written.lock().unwrap().iter().map(ids).collect()
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.up.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable {
+                context: "stub".into(),
+                source: sqlx::Error::PoolTimedOut,
+            })
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl MarketStore for StubStore {
+    async fn write_batch(&self, batch: &MarketBatch) -> Result<WriteStats, StoreError> {
+        self.check()?;
+        self.written.lock().unwrap().push(batch.clone());
+        Ok(WriteStats {
+            ticks_inserted: batch.ticks.len() as u64,
+            ..WriteStats::default()
+        })
+    }
+    async fn resume_state(&self, _symbol: &str) -> Result<ResumeState, StoreError> {
+        Ok(ResumeState::default())
+    }
+    async fn upsert_symbols(&self, _symbols: &[SymbolInfo]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn ensure_tick_partitions(
+        &self,
+        _from_day: chrono::NaiveDate,
+        _days: u32,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.check()
+    }
+}
+
+fn config(dir: &Path) -> WriterConfig {
+    WriterConfig {
+        batch_max_ticks: 1_000,
+        flush_interval_ms: 20,
+        max_buffered_ticks: 3,
+        spool_dir: dir.to_path_buf(),
+        retry_interval_ms: 50,
+    }
+}
+
+/// The writer on an arbiter of its own, as the market pipeline runs it.
+fn start_writer(
+    store: Arc<StubStore>,
+    spool: Spool,
+    cfg: WriterConfig,
+) -> actix::Addr<MarketWriterActor> {
+    let spool = SpoolThread::start(spool).unwrap();
+    let arbiter = actix::Arbiter::new();
+    actix::Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
+        MarketWriterActor::new(
+            store,
+            spool,
+            cfg,
+            MailboxDepth::new("market_writer", 10_000),
+            10_000,
+            Arc::new(Health::default()),
+            Arc::new(Progress::default()),
+        )
+    })
+}
+
+async fn eventually(what: &str, within: Duration, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A spooled segment whose read blocks for seconds (a FIFO standing in for a stalled disk):
+/// meanwhile the writer keeps taking live batches and writing them; when the read completes the
+/// segment is replayed and removed. Before the spool had its own thread the read ran on the
+/// writer's thread and nothing moved until the disk answered.
+#[test]
+fn a_stalled_spool_read_does_not_stall_the_writer() {
+    let dir = TempDir::new("stalled-read");
+    let mut spool = Spool::open(&dir.0).unwrap();
+    spool.append(&batch(1)).unwrap();
+    let [segment] = segments(&dir.0).try_into().unwrap();
+    let content = fs::read(&segment).unwrap();
+    // The same records, behind a FIFO: opening it for reading waits for a writer, and reading
+    // waits for data.
+    fs::remove_file(&segment).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&segment)
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    let opened = Arc::new(AtomicBool::new(false));
+    let released = Arc::new(AtomicBool::new(false));
+    let disk = {
+        let (opened, released, segment) = (opened.clone(), released.clone(), segment.clone());
+        std::thread::spawn(move || {
+            let mut fifo = fs::OpenOptions::new().write(true).open(&segment).unwrap();
+            opened.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_secs(3));
+            released.store(true, Ordering::SeqCst);
+            fifo.write_all(&content).unwrap();
+        })
+    };
+
+    let store = StubStore::new(true);
+    let s = store.clone();
+    actix::System::new().block_on(async move {
+        let writer = start_writer(s.clone(), spool, config(&dir.0));
+        // The writer's first tick finds the spool non-empty and starts reading the segment.
+        eventually("the spool read to start", Duration::from_secs(10), || {
+            opened.load(Ordering::SeqCst)
+        })
+        .await;
+        tokio::time::timeout(Duration::from_secs(2), writer.send(Persist(batch(2))))
+            .await
+            .expect("the writer takes a message while its spool read is stalled")
+            .unwrap();
+        eventually(
+            "the live batch to be written",
+            Duration::from_secs(2),
+            || s.written().contains(&ids(&batch(2))),
+        )
+        .await;
+        assert!(
+            !released.load(Ordering::SeqCst),
+            "the live batch was written only after the disk answered"
+        );
+
+        eventually(
+            "the spooled batch to be replayed",
+            Duration::from_secs(10),
+            || s.written().contains(&ids(&batch(1))),
+        )
+        .await;
+        eventually("the segment to be removed", Duration::from_secs(10), || {
+            segments(&dir.0).is_empty()
+        })
+        .await;
+        writer.send(FlushAll).await.unwrap();
+    });
+    disk.join().unwrap();
+    assert_eq!(store.written(), vec![ids(&batch(2)), ids(&batch(1))]);
+}
+
+/// With the database down, what the writer holds goes to the spool, and `FlushAll` answers only
+/// once it is on disk: a fresh `Spool::open` of the directory finds every batch, in order.
+#[test]
+fn flush_all_with_the_database_down_answers_once_everything_is_spooled() {
+    let dir = TempDir::new("spill");
+    let store = StubStore::new(false);
+    let s = store.clone();
+    let d = dir.0.clone();
+    actix::System::new().block_on(async move {
+        let spool = Spool::open(&d).unwrap();
+        let writer = start_writer(s, spool, config(&d));
+        for n in 1..=5 {
+            writer.send(Persist(batch(n))).await.unwrap();
+        }
+        writer.send(FlushAll).await.unwrap();
+    });
+    assert!(store.written().is_empty());
+
+    let mut spool = Spool::open(&dir.0).unwrap();
+    let got: Vec<u64> = drain(&mut spool).iter().flat_map(ids).collect();
+    let expected: Vec<u64> = (1..=5).flat_map(|n| ids(&batch(n))).collect();
+    assert_eq!(got, expected);
 }

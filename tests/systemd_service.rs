@@ -31,17 +31,13 @@ fn verify(unit: &Path) -> Result<(), String> {
 
 /// Unknown keys and bad values are warnings to `systemd-analyze verify`, not failures, so the
 /// test fails on any remark at all. The executable is the one just built (verify checks that
-/// ExecStart exists); everything else is the file as shipped.
+/// ExecStart exists); everything else is the file as shipped. Not every machine has a working
+/// systemd, so the test is `#[ignore]`d with the reason (a plain `cargo test` lists it as
+/// ignored, never as passed); `scripts/test` runs it where `systemd-analyze verify` works, and
+/// run elsewhere it fails saying why.
 #[test]
+#[ignore = "needs a working systemd-analyze; scripts/test runs it where there is one"]
 fn unit_file_passes_systemd_analyze_verify() {
-    if Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: systemd-analyze is not installed (no systemd on this machine)");
-        return;
-    }
     let dir = std::env::temp_dir().join(format!("tradepipe-unit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // Control: a minimal valid unit. If even that does not verify, systemd cannot work in this
@@ -53,10 +49,7 @@ fn unit_file_passes_systemd_analyze_verify() {
     )
     .unwrap();
     if let Err(why) = verify(&control) {
-        eprintln!(
-            "SKIPPED: systemd-analyze verify does not work here (a trivial unit fails: {why})"
-        );
-        return;
+        panic!("systemd-analyze verify does not work here (a trivial unit fails): {why}");
     }
     let shipped = std::fs::read_to_string(unit_file()).unwrap();
     assert!(

@@ -1,13 +1,14 @@
 //! MarketWriterActor: persists ticks and candles to PostgreSQL in batches, one transaction per
 //! batch. Flushes on size or age. If PostgreSQL is unavailable it keeps the data in memory up to
 //! a bound, then spills to the on-disk spool, retries, and replays the spool once the database
-//! answers again: nothing is dropped.
+//! answers again: nothing is dropped. Spool files are written on the spool's own thread
+//! ([`SpoolThread`]), never on this actor's: a slow disk holds back the spill, not the mailbox.
 
 use super::{HandlerTimer, MailboxDepth, count_restart};
 use crate::config::WriterConfig;
 use crate::domain::{Candle, Interval, MarketBatch, Symbol};
-use crate::store::spool::Spool;
-use crate::store::{MarketStore, StoreError, WriteStats};
+use crate::store::spool_thread::{Answer, SpoolThread};
+use crate::store::{MarketStore, SpoolError, SpoolSegment, StoreError, WriteStats};
 use crate::telemetry::Health;
 use crate::telemetry::progress::Progress;
 use actix::prelude::*;
@@ -68,10 +69,12 @@ impl Pending {
 
 pub struct MarketWriterActor {
     store: Arc<dyn MarketStore>,
-    spool: Spool,
+    spool: SpoolThread,
     cfg: WriterConfig,
     pending: Pending,
     db_up: bool,
+    /// A spool segment is being read, replayed or removed: no second drain meanwhile.
+    draining: bool,
     next_attempt: Instant,
     depth: MailboxDepth,
     capacity: usize,
@@ -82,7 +85,7 @@ pub struct MarketWriterActor {
 impl MarketWriterActor {
     pub fn new(
         store: Arc<dyn MarketStore>,
-        spool: Spool,
+        spool: SpoolThread,
         cfg: WriterConfig,
         depth: MailboxDepth,
         capacity: usize,
@@ -95,6 +98,7 @@ impl MarketWriterActor {
             cfg,
             pending: Pending::default(),
             db_up: true,
+            draining: false,
             next_attempt: Instant::now(),
             depth,
             capacity,
@@ -120,60 +124,87 @@ impl MarketWriterActor {
             (batch, res, started.elapsed())
         }
         .into_actor(self)
-        .map(|(batch, res, took), act, _ctx| act.after_write(batch, res, took, false))
+        .map(|(batch, res, took), act, ctx| {
+            let rejected = act.after_write(batch, res, took);
+            act.settle(rejected, ctx);
+        })
     }
 
     /// Replays the oldest spool segment. Order across segments and live data does not matter for
     /// correctness: ticks are deduplicated by trade id and a candle state never overwrites a
-    /// newer one (its last_trade_id guards the upsert).
-    fn drain_spool_segment(&mut self) -> Option<impl ActorFuture<Self, Output = ()> + 'static> {
-        let segment = match self.spool.oldest() {
-            Ok(Some(seg)) => seg,
-            Ok(None) => return None,
-            Err(e) => {
-                metrics::counter!("tradepipe_writer_errors_total", "kind" => "spool_read")
-                    .increment(1);
-                tracing::error!(error = %e, "reading the spool failed; will retry");
-                return None;
-            }
-        };
+    /// newer one (its last_trade_id guards the upsert). The segment is read and removed on the
+    /// spool thread while this actor goes on taking messages; only the database writes hold it,
+    /// as a live flush does.
+    fn drain_spool_segment(&mut self, ctx: &mut Context<Self>) {
+        self.draining = true;
+        let spool = self.spool.clone();
+        ctx.spawn(async move { spool.oldest().await }.into_actor(self).map(
+            |res, act, ctx| match res {
+                Ok(Some(segment)) => ctx.wait(act.replay_segment(segment)),
+                Ok(None) => act.draining = false,
+                Err(e) => {
+                    act.draining = false;
+                    metrics::counter!("tradepipe_writer_errors_total", "kind" => "spool_read")
+                        .increment(1);
+                    tracing::error!(error = %e, "reading the spool failed; will retry");
+                }
+            },
+        ));
+    }
+
+    fn replay_segment(
+        &mut self,
+        segment: SpoolSegment,
+    ) -> impl ActorFuture<Self, Output = ()> + use<> {
         let store = self.store.clone();
-        Some(
-            async move {
-                let mut result = Ok(());
-                let mut stats = WriteStats::default();
-                for b in &segment.batches {
-                    match store.write_batch(b).await {
-                        Ok(s) => {
-                            stats.ticks_inserted += s.ticks_inserted;
-                            stats.ticks_duplicate += s.ticks_duplicate;
-                            stats.candles_upserted += s.candles_upserted;
-                        }
-                        Err(e) => {
-                            result = Err(e);
-                            break;
-                        }
+        async move {
+            let mut result = Ok(());
+            let mut stats = WriteStats::default();
+            for b in &segment.batches {
+                match store.write_batch(b).await {
+                    Ok(s) => {
+                        stats.ticks_inserted += s.ticks_inserted;
+                        stats.ticks_duplicate += s.ticks_duplicate;
+                        stats.candles_upserted += s.candles_upserted;
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
                     }
                 }
-                (segment, stats, result)
             }
-            .into_actor(self)
-            .map(|(segment, stats, result), act, _ctx| match result {
-                Ok(()) => {
-                    act.record(&stats);
-                    if let Err(e) = act.spool.remove(segment) {
-                        tracing::error!(error = %e, "removing a replayed spool segment failed");
-                    }
-                    tracing::info!(
-                        ticks = stats.ticks_inserted,
-                        left = act.spool.depth_batches(),
-                        "replayed a spool segment"
-                    );
-                    act.gauges();
-                }
-                Err(e) => act.mark_down(&e),
-            }),
-        )
+            (segment, stats, result)
+        }
+        .into_actor(self)
+        .map(|(segment, stats, result), act, ctx| match result {
+            Ok(()) => {
+                act.record(&stats);
+                let spool = act.spool.clone();
+                ctx.spawn(
+                    async move { spool.remove(segment).await }
+                        .into_actor(act)
+                        .map(move |res, act, _| {
+                            act.draining = false;
+                            match res {
+                                Ok(()) => tracing::info!(
+                                    ticks = stats.ticks_inserted,
+                                    left = act.spool.depth_batches(),
+                                    "replayed a spool segment"
+                                ),
+                                Err(e) => tracing::error!(
+                                    error = %e,
+                                    "removing a replayed spool segment failed"
+                                ),
+                            }
+                            act.gauges();
+                        }),
+                );
+            }
+            Err(e) => {
+                act.draining = false;
+                act.mark_down(&e);
+            }
+        })
     }
 
     fn record(&self, s: &WriteStats) {
@@ -194,14 +225,15 @@ impl MarketWriterActor {
         metrics::counter!("tradepipe_writer_errors_total", "kind" => "unavailable").increment(1);
     }
 
+    /// Accounts for a finished write. A retryable failure puts the batch back in memory in front
+    /// of anything newer; a batch the database refused is returned for the caller to keep.
     fn after_write(
         &mut self,
         batch: MarketBatch,
         res: Result<WriteStats, StoreError>,
         took: Duration,
-        shutting_down: bool,
-    ) {
-        match res {
+    ) -> Option<Rejected> {
+        let rejected = match res {
             Ok(stats) => {
                 metrics::histogram!("tradepipe_writer_flush_seconds").record(took.as_secs_f64());
                 metrics::histogram!("tradepipe_writer_batch_ticks")
@@ -217,6 +249,7 @@ impl MarketWriterActor {
                 }
                 self.db_up = true;
                 Health::set(&self.health.postgres, true);
+                None
             }
             Err(e) if e.is_retryable() => {
                 self.mark_down(&e);
@@ -224,9 +257,7 @@ impl MarketWriterActor {
                 let newer = std::mem::take(&mut self.pending);
                 self.pending.add(batch);
                 self.pending.add(newer.take_owned());
-                if shutting_down || self.pending.ticks() >= self.cfg.max_buffered_ticks {
-                    self.spill();
-                }
+                None
             }
             Err(e) => {
                 // Not the database's availability but the data (or schema): retrying cannot help.
@@ -234,20 +265,70 @@ impl MarketWriterActor {
                 metrics::counter!("tradepipe_writer_errors_total", "kind" => "rejected")
                     .increment(1);
                 tracing::error!(error = %e, ticks = batch.ticks.len(), "PostgreSQL rejected a batch; keeping it in the spool's rejected/ folder");
-                if let Err(se) = keep_rejected(&self.cfg.spool_dir, &batch, &e.to_string()) {
-                    tracing::error!(error = %se, "could not keep the rejected batch on disk");
-                }
+                Some(Rejected {
+                    batch,
+                    error: e.to_string(),
+                })
             }
-        }
+        };
         self.gauges();
+        rejected
     }
 
-    fn spill(&mut self) {
+    /// After a write on the data path: keep what was rejected, spill what exceeds the bound.
+    fn settle(&mut self, rejected: Option<Rejected>, ctx: &mut Context<Self>) {
+        if let Some(Rejected { batch, error }) = rejected {
+            let spool = self.spool.clone();
+            self.on_spool(
+                ctx,
+                async move { spool.queue_keep_rejected(batch, error).await },
+                |_, res| kept(res),
+            );
+        }
+        if !self.db_up && self.pending.ticks() >= self.cfg.max_buffered_ticks {
+            self.spill(ctx);
+        }
+    }
+
+    /// Queues work for the spool thread. The actor waits for a place in the queue (only while
+    /// the disk is behind: back-pressure) so that work is queued in the order it was asked for,
+    /// then takes messages again while the disk works; `done` gets the answer.
+    fn on_spool<T: 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        queue: impl Future<Output = Result<Answer<T>, SpoolError>> + 'static,
+        done: impl FnOnce(&mut Self, Result<T, SpoolError>) + 'static,
+    ) {
+        ctx.wait(queue.into_actor(self).map(|queued, act, ctx| match queued {
+            Ok(answer) => {
+                ctx.spawn(
+                    answer
+                        .get()
+                        .into_actor(act)
+                        .map(|res, act, _| done(act, res)),
+                );
+            }
+            Err(e) => done(act, Err(e)),
+        }));
+    }
+
+    /// Moves everything in memory to the spool; it is back in memory if the disk fails too.
+    fn spill(&mut self, ctx: &mut Context<Self>) {
         let batch = self.pending.take();
         if batch.is_empty() {
             return;
         }
-        match self.spool.append(&batch) {
+        let batch = Arc::new(batch);
+        let (spool, b) = (self.spool.clone(), batch.clone());
+        self.on_spool(
+            ctx,
+            async move { spool.queue_append(b).await },
+            |act, res| act.spilled(batch, res),
+        );
+    }
+
+    fn spilled(&mut self, batch: Arc<MarketBatch>, res: Result<(), SpoolError>) {
+        match res {
             Ok(()) => tracing::info!(
                 ticks = batch.ticks.len(),
                 spool_batches = self.spool.depth_batches(),
@@ -257,9 +338,59 @@ impl MarketWriterActor {
                 // The disk failed too: keep the data in memory (the mailbox bound still holds the
                 // producers back) and try again later.
                 tracing::error!(error = %e, "spooling to disk failed; keeping the batch in memory");
-                self.pending.add(batch);
+                self.pending.add(Arc::unwrap_or_clone(batch));
             }
         }
+        self.gauges();
+    }
+
+    /// For shutdown: keeps `rejected`, spools what is still in memory, and resolves once that and
+    /// everything queued on the spool before is durable. It queues directly (not through
+    /// `on_spool`), so nothing can slip in between.
+    fn spool_the_rest(
+        &mut self,
+        rejected: Option<Rejected>,
+    ) -> impl ActorFuture<Self, Output = ()> + use<> {
+        let spool = self.spool.clone();
+        let batch = (!self.pending.is_empty()).then(|| Arc::new(self.pending.take()));
+        let b = batch.clone();
+        async move {
+            if let Some(Rejected { batch, error }) = rejected {
+                match spool.queue_keep_rejected(batch, error).await {
+                    Ok(answer) => kept(answer.get().await),
+                    Err(e) => kept(Err(e)),
+                }
+            }
+            match b {
+                Some(b) => match spool.queue_append(b).await {
+                    Ok(answer) => answer.get().await,
+                    Err(e) => Err(e),
+                },
+                None => spool.barrier().await,
+            }
+        }
+        .into_actor(self)
+        .map(|res, act, _| match batch {
+            Some(batch) => act.spilled(batch, res),
+            None => {
+                if let Err(e) = res {
+                    tracing::error!(error = %e, "waiting for the spool failed");
+                }
+            }
+        })
+    }
+}
+
+/// A batch PostgreSQL refused, with its reason.
+struct Rejected {
+    batch: MarketBatch,
+    error: String,
+}
+
+fn kept(res: Result<std::path::PathBuf, SpoolError>) {
+    match res {
+        Ok(path) => tracing::warn!(file = %path.display(), "rejected batch kept on disk"),
+        Err(e) => tracing::error!(error = %e, "could not keep the rejected batch on disk"),
     }
 }
 
@@ -287,8 +418,8 @@ impl Actor for MarketWriterActor {
                 let f = act.flush();
                 ctx.wait(f);
             } else if act.db_up && !act.spool.is_empty() {
-                if let Some(f) = act.drain_spool_segment() {
-                    ctx.wait(f);
+                if !act.draining {
+                    act.drain_spool_segment(ctx);
                 }
             } else if !act.db_up {
                 // Nothing pending, but the database was down: probe it so readiness recovers.
@@ -312,6 +443,8 @@ impl Actor for MarketWriterActor {
 
 impl Supervised for MarketWriterActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        // A drain in progress was abandoned with the old context; its segment is still spooled.
+        self.draining = false;
         count_restart(ACTOR);
     }
 }
@@ -319,7 +452,7 @@ impl Supervised for MarketWriterActor {
 impl Handler<Persist> for MarketWriterActor {
     type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, msg: Persist, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Persist, ctx: &mut Context<Self>) -> Self::Result {
         let _timer = HandlerTimer::start(ACTOR);
         self.depth.taken(msg.0.ticks.len() + msg.0.candles.len());
         self.pending.add(msg.0);
@@ -327,7 +460,7 @@ impl Handler<Persist> for MarketWriterActor {
             return AtomicResponse::new(Box::pin(self.flush()));
         }
         if !self.db_up && self.pending.ticks() >= self.cfg.max_buffered_ticks {
-            self.spill();
+            self.spill(ctx);
         }
         self.gauges();
         AtomicResponse::new(Box::pin(async {}.into_actor(self)))
@@ -337,43 +470,24 @@ impl Handler<Persist> for MarketWriterActor {
 impl Handler<FlushAll> for MarketWriterActor {
     type Result = AtomicResponse<Self, ()>;
 
+    /// Writes what is in memory (or spools it when the database is down) and answers once it is
+    /// stored or durable in the spool, together with every spill queued before.
     fn handle(&mut self, _msg: FlushAll, _ctx: &mut Context<Self>) -> Self::Result {
-        if self.pending.is_empty() {
-            return AtomicResponse::new(Box::pin(async {}.into_actor(self)));
-        }
-        if !self.db_up {
-            self.spill();
-            return AtomicResponse::new(Box::pin(async {}.into_actor(self)));
-        }
-        let batch = self.pending.take();
+        let batch = (self.db_up && !self.pending.is_empty()).then(|| self.pending.take());
         let store = self.store.clone();
         AtomicResponse::new(Box::pin(
             async move {
+                let batch = batch?;
                 let started = Instant::now();
                 let res = store.write_batch(&batch).await;
-                (batch, res, started.elapsed())
+                Some((batch, res, started.elapsed()))
             }
             .into_actor(self)
-            .map(|(batch, res, took), act, _| act.after_write(batch, res, took, true)),
+            .then(|written, act, _| {
+                let rejected =
+                    written.and_then(|(batch, res, took)| act.after_write(batch, res, took));
+                act.spool_the_rest(rejected)
+            }),
         ))
     }
-}
-
-/// Writes a batch PostgreSQL refused to `{spool_dir}/rejected/<time>.json` with the error, so an
-/// operator can inspect and replay it; it is never silently dropped.
-fn keep_rejected(
-    spool_dir: &std::path::Path,
-    batch: &MarketBatch,
-    error: &str,
-) -> std::io::Result<()> {
-    let dir = spool_dir.join("rejected");
-    std::fs::create_dir_all(&dir)?;
-    let name = format!("{}.json", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"));
-    let body = serde_json::json!({ "error": error, "batch": batch });
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec(&body).map_err(std::io::Error::other)?,
-    )?;
-    std::fs::rename(tmp, dir.join(name))
 }

@@ -312,6 +312,66 @@ impl Archive {
     }
 }
 
+/// One day of one policy's table being archived: the manifest, the lines earlier (interrupted)
+/// passes archived, and the file being written. Every method does blocking file I/O (reads,
+/// gzip, fsync): an async caller runs them on the blocking pool and moves this value in and out.
+pub struct DayArchive {
+    archive: Archive,
+    manifest: Manifest,
+    already: HashSet<[u8; 32]>,
+    table: &'static str,
+    day: NaiveDate,
+    writer: Option<PeriodWriter>,
+}
+
+impl DayArchive {
+    /// Reads the policy's manifest and the lines already archived for `day`, verified.
+    pub fn open(
+        archive: Archive,
+        policy: &str,
+        table: &'static str,
+        day: NaiveDate,
+    ) -> Result<DayArchive, RetentionError> {
+        let manifest = archive.manifest(policy)?;
+        let already = archive.archived_lines(&manifest, day)?;
+        Ok(DayArchive {
+            archive,
+            manifest,
+            already,
+            table,
+            day,
+            writer: None,
+        })
+    }
+
+    /// Appends the lines not archived before (same content) to the day's file, starting it on
+    /// the first one.
+    pub fn write(&mut self, lines: &[String]) -> Result<(), RetentionError> {
+        for line in lines {
+            if self.already.contains(&line_hash(line)) {
+                continue;
+            }
+            let w = match &mut self.writer {
+                Some(w) => w,
+                None => {
+                    self.writer
+                        .insert(self.archive.begin(&self.manifest, self.table, self.day)?)
+                }
+            };
+            w.write_line(line)?;
+        }
+        Ok(())
+    }
+
+    /// Commits the file (see [`Archive::commit`]); None when every line was archived before.
+    pub fn commit(mut self) -> Result<Option<ManifestEntry>, RetentionError> {
+        match self.writer.take() {
+            Some(w) => self.archive.commit(&mut self.manifest, w).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
 /// A rename is durable only once its directory is.
 fn sync_parent(path: &Path) -> Result<(), RetentionError> {
     if let Some(dir) = path.parent() {

@@ -19,7 +19,7 @@ use crate::config::{AgePolicy, RetentionConfig};
 use crate::store::retention::{
     MarketMaintenance, Resolved, RetentionError, RowStore, RowTarget, RowVersion, SessionStore,
 };
-use archive::{Archive, line_hash};
+use archive::{Archive, DayArchive};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use std::fmt;
 use std::sync::Arc;
@@ -242,6 +242,18 @@ fn day_start(d: NaiveDate) -> DateTime<Utc> {
     d.and_time(NaiveTime::MIN).and_utc()
 }
 
+/// Runs archive file work (reads, gzip, fsync) on the blocking pool: a pass runs on an async
+/// thread (the RetentionActor's arbiter, the CLI's runtime) that must stay free for its other
+/// work while the disk is slow.
+async fn on_disk<T: Send + 'static>(
+    archive: &Archive,
+    work: impl FnOnce() -> Result<T, RetentionError> + Send + 'static,
+) -> Result<T, RetentionError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| RetentionError::io(archive.dir(), std::io::Error::other(e)))?
+}
+
 impl Lifecycle {
     pub fn new(cfg: RetentionConfig, stores: LifecycleStores) -> Self {
         Lifecycle {
@@ -406,7 +418,8 @@ impl Lifecycle {
         }
         let before = store.estimated_rows(&resolved).await?;
         if p.archive {
-            self.archive.remove_temporaries(p.name)?;
+            let (archive, policy) = (self.archive.clone(), p.name);
+            on_disk(&self.archive, move || archive.remove_temporaries(policy)).await?;
             for day in store.days_before(&resolved, cutoff).await? {
                 self.archive_day(p, store.as_ref(), &resolved, day, r)
                     .await?;
@@ -434,6 +447,7 @@ impl Lifecycle {
     }
 
     /// Archives one day of a policy's rows, then deletes exactly the archived row versions.
+    /// The archive's file work runs on the blocking pool (see [`on_disk`]).
     async fn archive_day(
         &self,
         p: &Policy,
@@ -443,38 +457,36 @@ impl Lifecycle {
         r: &mut PolicyReport,
     ) -> Result<(), RetentionError> {
         let (from, to) = (day_start(day), day_start(day) + Duration::days(1));
-        let mut manifest = self.archive.manifest(p.name)?;
+        let (archive, policy, table) = (self.archive.clone(), p.name, resolved.target.table);
         // Rows an interrupted pass already archived (same content) are deleted without being
         // written a second time.
-        let already = self.archive.archived_lines(&manifest, day)?;
-        let mut writer = None;
+        let mut file = on_disk(&self.archive, move || {
+            DayArchive::open(archive, policy, table, day)
+        })
+        .await?;
         let mut versions: Vec<RowVersion> = Vec::new();
         let mut after = None;
         loop {
             let page = store
                 .export(resolved, from, to, after.as_ref(), EXPORT_PAGE)
                 .await?;
-            for row in &page {
-                if !already.contains(&line_hash(&row.json)) {
-                    let w = match &mut writer {
-                        Some(w) => w,
-                        None => writer.insert(self.archive.begin(
-                            &manifest,
-                            resolved.target.table,
-                            day,
-                        )?),
-                    };
-                    w.write_line(&row.json)?;
-                }
-                versions.push(row.id.clone());
+            let full = page.len() == EXPORT_PAGE;
+            after = page.last().cloned();
+            let mut lines = Vec::with_capacity(page.len());
+            for row in page {
+                versions.push(row.id);
+                lines.push(row.json);
             }
-            if page.len() < EXPORT_PAGE {
+            file = on_disk(&self.archive, move || {
+                file.write(&lines)?;
+                Ok(file)
+            })
+            .await?;
+            if !full {
                 break;
             }
-            after = page.last().cloned();
         }
-        if let Some(w) = writer {
-            let entry = self.archive.commit(&mut manifest, w)?;
+        if let Some(entry) = on_disk(&self.archive, move || file.commit()).await? {
             r.rows_archived += entry.rows;
             r.files_written += 1;
             tracing::debug!(policy = p.name, file = %entry.file, rows = entry.rows, "archived");

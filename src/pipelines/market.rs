@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::domain::{CandleBook, SymbolInfo};
 use crate::store::postgres::PgMarketStore;
 use crate::store::spool::Spool;
+use crate::store::spool_thread::SpoolThread;
 use crate::store::{self, MarketStore};
 use crate::telemetry::Health;
 use crate::telemetry::progress::Progress;
@@ -172,6 +173,7 @@ impl MarketPipeline {
                 "spool holds batches from an earlier run; they will be written first"
             );
         }
+        let spool = SpoolThread::start(spool).context("starting the spool thread")?;
 
         let feed_arbiter = Arbiter::new();
         let pg_arbiter = Arbiter::new();

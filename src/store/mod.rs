@@ -19,9 +19,11 @@ pub mod retention_mongo;
 pub mod retention_pg;
 pub mod retention_redis;
 pub mod spool;
+pub mod spool_thread;
 
 pub use postgres::{PgMarketStore, connect, connect_lazy, migrate};
 pub use spool::{Spool, SpoolError, SpoolSegment};
+pub use spool_thread::SpoolThread;
 
 use crate::domain::{Candle, MarketBatch, SymbolInfo};
 

@@ -12,8 +12,8 @@
 //! starts a new segment, so garbage can only ever be at the end of a file. Lines that still fail
 //! to parse when read are counted and skipped, never a panic.
 //!
-//! All I/O is blocking and fsyncs take milliseconds: call it from a blocking context
-//! (`spawn_blocking`) when the caller runs on an async executor.
+//! All I/O is blocking and fsyncs take milliseconds: an async caller goes through
+//! [`SpoolThread`](super::spool_thread::SpoolThread), which runs it on a thread of its own.
 
 use crate::domain::MarketBatch;
 use std::collections::BTreeMap;
@@ -39,6 +39,9 @@ pub enum SpoolError {
     },
     #[error("cannot encode a market batch for the spool: {0}")]
     Encode(#[from] serde_json::Error),
+    /// The spool's thread is gone (it panicked): nothing more can be written to the spool.
+    #[error("the spool thread has stopped")]
+    Stopped,
 }
 
 fn io_err(context: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SpoolError + use<> {
@@ -338,6 +341,20 @@ impl Spool {
         self.segments.remove(&segment.seq);
         self.torn_records += segment.dropped_records;
         self.sync_dir()
+    }
+
+    /// Writes a batch the database refused to `<dir>/rejected/<time>.json` with the error, so an
+    /// operator can inspect and replay it; it is never silently dropped. Returns the file's path.
+    pub fn keep_rejected(&self, batch: &MarketBatch, error: &str) -> Result<PathBuf, SpoolError> {
+        let dir = self.dir.join("rejected");
+        fs::create_dir_all(&dir).map_err(io_err("creating the rejected directory", &dir))?;
+        let name = format!("{}.json", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"));
+        let body = serde_json::to_vec(&serde_json::json!({ "error": error, "batch": batch }))?;
+        let tmp = dir.join(format!(".{name}.tmp"));
+        fs::write(&tmp, body).map_err(io_err("writing a rejected batch", &tmp))?;
+        let path = dir.join(name);
+        fs::rename(&tmp, &path).map_err(io_err("renaming a rejected batch", &path))?;
+        Ok(path)
     }
 
     fn segment_path(&self, seq: u64) -> PathBuf {
