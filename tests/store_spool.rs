@@ -14,9 +14,9 @@ use tradepipe::actors::MailboxDepth;
 use tradepipe::actors::market_writer::{FlushAll, MarketWriterActor, Persist};
 use tradepipe::config::WriterConfig;
 use tradepipe::domain::{MarketBatch, SymbolInfo, Trade};
-use tradepipe::telemetry::progress::Progress;
 use tradepipe::store::{MarketStore, ResumeState, Spool, SpoolThread, StoreError, WriteStats};
 use tradepipe::telemetry::Health;
+use tradepipe::telemetry::progress::Progress;
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);

@@ -15,8 +15,9 @@ use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub const MANIFEST: &str = "MANIFEST.json";
@@ -216,7 +217,7 @@ impl Archive {
     ) -> Result<PeriodWriter, RetentionError> {
         let policy = &manifest.policy;
         let year_dir = self.policy_dir(policy).join(day.format("%Y").to_string());
-        fs::create_dir_all(&year_dir).map_err(|e| RetentionError::io(&year_dir, e))?;
+        private_dir(&year_dir).map_err(|e| RetentionError::io(&year_dir, e))?;
         // The next part number not used by the manifest nor by a file on disk (a file renamed
         // into place just before a crash, whose manifest entry was never written).
         let mut part = manifest.files.iter().filter(|e| e.day == day).count() as u32 + 1;
@@ -234,7 +235,7 @@ impl Archive {
         }
         let file = name(part);
         let tmp = year_dir.join(format!(".{file}.tmp"));
-        let f = File::create(&tmp).map_err(|e| RetentionError::io(&tmp, e))?;
+        let f = private_file(&tmp).map_err(|e| RetentionError::io(&tmp, e))?;
         let out = GzEncoder::new(
             HashingWriter {
                 inner: BufWriter::new(f),
@@ -303,7 +304,7 @@ impl Archive {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        let mut f = File::create(&tmp).map_err(|e| RetentionError::io(&tmp, e))?;
+        let mut f = private_file(&tmp).map_err(|e| RetentionError::io(&tmp, e))?;
         f.write_all(&json)
             .map_err(|e| RetentionError::io(&tmp, e))?;
         f.sync_all().map_err(|e| RetentionError::io(&tmp, e))?;
@@ -380,6 +381,27 @@ fn sync_parent(path: &Path) -> Result<(), RetentionError> {
             .map_err(|e| RetentionError::io(dir, e))?;
     }
     Ok(())
+}
+
+/// Archives hold every archived row (users' sessions among them): readable by the service's
+/// group at most, whatever umask the daemon or `tradepipe retention` was started with.
+const ARCHIVE_FILE_MODE: u32 = 0o640;
+const ARCHIVE_DIR_MODE: u32 = 0o750;
+
+fn private_file(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(ARCHIVE_FILE_MODE)
+        .open(path)
+}
+
+fn private_dir(path: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(ARCHIVE_DIR_MODE)
+        .create(path)
 }
 
 #[cfg(test)]
