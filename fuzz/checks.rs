@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use tradepipe::exchange::binance::{StreamEvent, parse_stream_message, trade_message_json};
 use tradepipe::exchange::trades_file::{read_any_trades, read_trades_file};
 use tradepipe::news::extract::Selectors;
-use tradepipe::news::fetch::decode_body;
+use tradepipe::news::crawl::fetch::decode_body;
 use tradepipe::news::normalize::{PageInput, normalize_article};
 use tradepipe_model::aliases::SymbolAliases;
 

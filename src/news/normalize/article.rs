@@ -1,8 +1,8 @@
 //! From a stored raw page to the stored normalized article: the one code path shared by the
 //! NormalizerActor and `tradepipe normalize`. Pure; the caller supplies the clock.
 
-use super::extract::Selectors;
-use super::normalize::{self, FeedEntry, NormalizeError, PageInput};
+use crate::news::extract::Selectors;
+use crate::news::normalize::{self, FeedEntry, NormalizeError, PageInput};
 use crate::domain::news::{ArticleAuthor, ArticleSource, FeedEntryMeta};
 use crate::domain::{Article, NewsSource, ProcessingStatus, RawArticle};
 use chrono::{DateTime, Utc};
@@ -131,7 +131,7 @@ pub enum NormalizeFileError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Sources(#[from] super::sources::SourcesError),
+    Sources(#[from] crate::news::sources::SourcesError),
     #[error("source {0:?} is not in the sources file")]
     UnknownSource(String),
     #[error(transparent)]
@@ -165,7 +165,7 @@ pub fn normalize_file(
     };
     let known = match source {
         Some(name) => Some(
-            super::sources::load_sources(sources_file)?
+            crate::news::sources::load_sources(sources_file)?
                 .into_iter()
                 .find(|s| s.name == name)
                 .ok_or_else(|| NormalizeFileError::UnknownSource(name.to_string()))?,

@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::extract::{self, Extracted, PageMeta, Selectors};
+use crate::news::extract::{self, Extracted, PageMeta, Selectors};
 use tradepipe_model::aliases::SymbolAliases;
+
+pub mod article; // raw page -> stored article (shared by the actor and the normalize command)
 
 /// Words per minute used for `reading_time_minutes` (a common adult
 /// silent-reading rate for non-fiction; Medium uses 265, most news sites 200-250).
