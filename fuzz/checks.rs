@@ -4,9 +4,9 @@
 #![allow(dead_code)] // each fuzz target uses one of these
 
 use std::path::PathBuf;
+use tradepipe::domain::news::SourceSelectors;
 use tradepipe::exchange::binance::{StreamEvent, parse_stream_message, trade_message_json};
 use tradepipe::exchange::trades_file::{read_any_trades, read_trades_file};
-use tradepipe::news::extract::Selectors;
 use tradepipe::news::crawl::fetch::decode_body;
 use tradepipe::news::normalize::{PageInput, normalize_article};
 use tradepipe_model::aliases::SymbolAliases;
@@ -73,11 +73,12 @@ pub fn html_normalizer(data: &[u8]) {
     };
     let content_type = (flags & 1 == 1).then_some("text/html; charset=windows-1252");
     let html = decode_body(body, content_type);
-    let selectors = Selectors {
+    let selectors = SourceSelectors {
         title: Some("h1.headline, article h1".into()),
         body: Some("div.article-body p, article > p".into()),
         published_date: Some("time[datetime]".into()),
         author: Some("[rel=author], .byline".into()),
+        article_list: None,
     };
     let input = PageInput {
         html: &html,

@@ -1,22 +1,11 @@
 //! From a stored raw page to the stored normalized article: the one code path shared by the
 //! NormalizerActor and `tradepipe normalize`. Pure; the caller supplies the clock.
 
-use crate::news::extract::Selectors;
-use crate::news::normalize::{self, FeedEntry, NormalizeError, PageInput};
 use crate::domain::news::{ArticleAuthor, ArticleSource, FeedEntryMeta};
 use crate::domain::{Article, NewsSource, ProcessingStatus, RawArticle};
+use crate::news::normalize::{self, FeedEntry, NormalizeError, PageInput};
 use chrono::{DateTime, Utc};
 use tradepipe_model::aliases::SymbolAliases;
-
-/// The extractor's selectors from a source's configured ones.
-pub fn selectors_of(source: &NewsSource) -> Selectors {
-    Selectors {
-        title: source.selectors.title.clone(),
-        body: source.selectors.body.clone(),
-        published_date: source.selectors.published_date.clone(),
-        author: source.selectors.author.clone(),
-    }
-}
 
 fn feed_entry(meta: &FeedEntryMeta) -> FeedEntry {
     FeedEntry {
@@ -35,13 +24,13 @@ pub fn build_article(
     aliases: &SymbolAliases,
     now: DateTime<Utc>,
 ) -> Result<Article, NormalizeError> {
-    let selectors = source.map(selectors_of);
+    let selectors = source.map(|s| &s.selectors);
     let feed = raw.feed_entry.as_ref().map(feed_entry);
     let input = PageInput {
         html: &raw.raw_html,
         url: &raw.url,
         source_name: Some(raw.source_name.as_str()).filter(|s| !s.is_empty()),
-        selectors: selectors.as_ref(),
+        selectors,
         feed: feed.as_ref(),
     };
     let n = normalize::normalize_article(&input, aliases)?;

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::news::extract::{self, Extracted, PageMeta, Selectors};
+use crate::domain::news::SourceSelectors;
+use crate::news::extract::{self, Extracted, JsonLd, PageMeta};
 use tradepipe_model::aliases::SymbolAliases;
 
 pub mod article; // raw page -> stored article (shared by the actor and the normalize command)
@@ -47,7 +48,7 @@ pub struct PageInput<'a> {
     /// URL the page was fetched from (after redirects).
     pub url: &'a str,
     pub source_name: Option<&'a str>,
-    pub selectors: Option<&'a Selectors>,
+    pub selectors: Option<&'a SourceSelectors>,
     pub feed: Option<&'a FeedEntry>,
 }
 
@@ -186,7 +187,7 @@ pub fn normalize_article(
         None => extract::extract_main_text(input.html, Some(input.url)),
     };
     let meta = &ex.meta;
-    let ld = JsonLd::parse(meta);
+    let ld = &meta.json_ld;
     let feed = input.feed;
 
     let og_title = meta.get("og:title").map(extract::collapse);
@@ -214,8 +215,8 @@ pub fn normalize_article(
     let word_count = count_words(&body);
     let reading_time_minutes = word_count.div_ceil(WORDS_PER_MINUTE);
 
-    let published_at = published_at(&ex, meta, &ld, feed);
-    let author = author(&ex, meta, &ld, feed, &base);
+    let published_at = published_at(&ex, meta, ld, feed);
+    let author = author(&ex, meta, ld, feed, &base);
     let language = detect_language(&body, meta.lang.as_deref());
     let symbols = aliases.find(&format!("{title}\n{body}"));
 
@@ -573,100 +574,6 @@ fn author(
             name,
             profile_url: None,
         })
-}
-
-/// The article-level fields of a page's JSON-LD (first article-like object).
-#[derive(Debug, Default)]
-struct JsonLd {
-    headline: Option<String>,
-    date_published: Option<String>,
-    author_name: Option<String>,
-    author_url: Option<String>,
-    keywords: Vec<String>,
-    sections: Vec<String>,
-}
-
-impl JsonLd {
-    fn parse(meta: &PageMeta) -> JsonLd {
-        use serde_json::Value;
-        let mut out = JsonLd::default();
-        for raw in &meta.json_ld {
-            let Ok(v) = serde_json::from_str::<Value>(raw.trim()) else {
-                continue;
-            };
-            let mut stack = vec![&v];
-            let mut steps = 0;
-            while let Some(x) = stack.pop() {
-                steps += 1;
-                if steps > 10_000 {
-                    break;
-                }
-                match x {
-                    Value::Array(a) => stack.extend(a.iter().rev()),
-                    Value::Object(m) => {
-                        if let Some(g) = m.get("@graph") {
-                            stack.push(g);
-                        }
-                        let is_article = m.get("@type").is_some_and(|t| {
-                            let ty = |s: &str| {
-                                s.contains("Article") || s == "BlogPosting" || s == "Report"
-                            };
-                            match t {
-                                Value::String(s) => ty(s),
-                                Value::Array(a) => a.iter().any(|x| x.as_str().is_some_and(ty)),
-                                _ => false,
-                            }
-                        });
-                        if !is_article || out.date_published.is_some() || out.headline.is_some() {
-                            continue;
-                        }
-                        out.headline = m
-                            .get("headline")
-                            .and_then(Value::as_str)
-                            .map(extract::collapse);
-                        out.date_published = m
-                            .get("datePublished")
-                            .and_then(Value::as_str)
-                            .map(str::to_string);
-                        let author = match m.get("author") {
-                            Some(Value::Array(a)) => a.first(),
-                            other => other,
-                        };
-                        match author {
-                            Some(Value::String(s)) => out.author_name = Some(s.clone()),
-                            Some(Value::Object(a)) => {
-                                out.author_name =
-                                    a.get("name").and_then(Value::as_str).map(str::to_string);
-                                out.author_url =
-                                    a.get("url").and_then(Value::as_str).map(str::to_string);
-                            }
-                            _ => {}
-                        }
-                        out.keywords = strings(m.get("keywords"), true);
-                        out.sections = strings(m.get("articleSection"), false);
-                    }
-                    _ => {}
-                }
-            }
-        }
-        out
-    }
-}
-
-/// A string, comma-separated string or array of strings.
-fn strings(v: Option<&serde_json::Value>, split_commas: bool) -> Vec<String> {
-    match v {
-        Some(serde_json::Value::String(s)) if split_commas => {
-            s.split(',').map(str::to_string).collect()
-        }
-        Some(serde_json::Value::String(s)) => vec![s.clone()],
-        Some(serde_json::Value::Array(a)) => a
-            .iter()
-            .filter_map(|x| x.as_str())
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 #[cfg(test)]
