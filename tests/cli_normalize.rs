@@ -117,13 +117,23 @@ fn output_is_unchanged_for_saved_pages() {
         let out = Command::new(BIN)
             .arg("normalize")
             .args(&args)
-            .env("TRADEPIPE_SOURCES_FILE", "tests/golden/normalize/sources.toml")
+            .env(
+                "TRADEPIPE_SOURCES_FILE",
+                "tests/golden/normalize/sources.toml",
+            )
             .current_dir(root)
             .output()
             .expect("run tradepipe");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let got = mask_clock(&String::from_utf8_lossy(&out.stdout));
-        assert!(got.contains(r#""crawled_at":"<now>""#), "clock masked: {got}");
+        assert!(
+            got.contains(r#""crawled_at":"<now>""#),
+            "clock masked: {got}"
+        );
         let name = match source {
             Some(_) => format!("{prefix}-selectors"),
             None => prefix.to_string(),

@@ -478,12 +478,7 @@ const LINK_ONLY_P: bool = true;
 
 /// Whether a node inside the chosen content survives cleaning, judged on its
 /// already-cleaned subtree statistics (Readability's `_cleanConditionally`).
-fn keep_node(
-    i: usize,
-    nd: &ANode,
-    sn: &Stats,
-    scores: Option<(&[f32], &[bool])>,
-) -> bool {
+fn keep_node(i: usize, nd: &ANode, sn: &Stats, scores: Option<(&[f32], &[bool])>) -> bool {
     if nd.furniture && sn.text_len < FURNITURE_MAX {
         return false;
     }
@@ -511,12 +506,7 @@ fn keep_node(
     }
 }
 
-fn keep_conditional(
-    i: usize,
-    nd: &ANode,
-    sn: &Stats,
-    scores: Option<(&[f32], &[bool])>,
-) -> bool {
+fn keep_conditional(i: usize, nd: &ANode, sn: &Stats, scores: Option<(&[f32], &[bool])>) -> bool {
     let weight = nd.weight as f32;
     let score = match scores {
         Some((s, init)) if init[i] => s[i],
