@@ -4,11 +4,11 @@
 #![allow(dead_code)] // each fuzz target uses one of these
 
 use std::path::PathBuf;
+use tradepipe::domain::news::{NewsSource, SourceKind, SourceSelectors};
 use tradepipe::exchange::binance::{StreamEvent, parse_stream_message, trade_message_json};
 use tradepipe::exchange::trades_file::{read_any_trades, read_trades_file};
-use tradepipe::news::decode::decode_body;
-use tradepipe::news::extract::Selectors;
-use tradepipe::news::normalize::{PageInput, normalize_article};
+use tradepipe::news::crawl::decode::decode_body;
+use tradepipe::news::normalize::{build_article, raw_from_file};
 use tradepipe_model::aliases::SymbolAliases;
 
 /// Binance stream messages: parsing never panics, and a message that parses as a trade survives
@@ -75,21 +75,33 @@ pub fn html_normalizer(data: &[u8]) {
     let Ok(html) = decode_body(body, content_type) else {
         return; // not text: refused before extraction
     };
-    let selectors = Selectors {
+    let selectors = SourceSelectors {
         title: Some("h1.headline, article h1".into()),
         body: Some("div.article-body p, article > p".into()),
         published_date: Some("time[datetime]".into()),
         author: Some("[rel=author], .byline".into()),
+        article_list: None,
     };
-    let input = PageInput {
-        html: &html,
-        url: "https://news.example.com/2024/08/09/article?utm_source=x#top",
-        source_name: Some("fuzz"),
-        selectors: (flags & 2 == 2).then_some(&selectors),
-        feed: None,
+    let source = NewsSource {
+        name: "fuzz".into(),
+        base_url: "https://news.example.com".into(),
+        feed_url: None,
+        kind: SourceKind::Rss,
+        is_active: true,
+        crawl_interval_minutes: 15,
+        selectors,
+        rate_limit: Default::default(),
+        metadata: Default::default(),
+        last_crawled_at: None,
+    };
+    let now = chrono::Utc::now();
+    let url = "https://news.example.com/2024/08/09/article?utm_source=x#top";
+    let Ok(raw) = raw_from_file(html.clone(), url, "fuzz", now) else {
+        panic!("the fixed URL is valid");
     };
     let aliases = SymbolAliases::default_crypto();
-    if let Ok(article) = normalize_article(&input, &aliases) {
+    let source = (flags & 2 == 2).then_some(&source);
+    if let Ok(article) = build_article(&raw, source, &aliases, now) {
         assert!(
             article.body.len() <= html.len() * 4 + 1024,
             "body grew far beyond the input"

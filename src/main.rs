@@ -49,7 +49,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
         } => {
             let cfg = Config::load(config.as_deref())?;
-            let json = tradepipe::news::article::normalize_file(
+            let json = tradepipe::news::normalize::normalize_file(
                 &file,
                 url.as_deref(),
                 source.as_deref(),

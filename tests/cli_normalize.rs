@@ -80,6 +80,72 @@ fn a_missing_file_or_unknown_source_is_a_clear_error() {
     assert!(!ok && err.contains("NoSuchSource"), "{err}");
 }
 
+/// Saved pages and the source whose selectors to use (none: the general extractor). The expected
+/// output of each is in tests/golden/normalize/, recorded from `tradepipe normalize` before the
+/// news module was split by stage, so a refactoring that changes any field fails here.
+const GOLDEN: &[(&str, Option<&str>)] = &[
+    ("042bb7b5", None),
+    ("16c30add", None),
+    ("20b2b649", None),
+    ("05844573", Some("Golden Wire")),
+    ("0e014df6", Some("Golden Wire")),
+];
+
+/// The output with the clock's two fields (`crawled_at`, `normalized_at`: now) masked.
+fn mask_clock(json: &str) -> String {
+    let re = regex::Regex::new(r#""(crawled_at|normalized_at)":"[^"]*""#).unwrap();
+    re.replace_all(json.trim(), r#""$1":"<now>""#).into_owned()
+}
+
+#[test]
+fn output_is_unchanged_for_saved_pages() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let urls: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/data/news/pages/urls.json")).unwrap(),
+    )
+    .unwrap();
+    for (prefix, source) in GOLDEN {
+        let (id, entry) = urls
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.starts_with(prefix))
+            .unwrap_or_else(|| panic!("page {prefix} in urls.json"));
+        let file = format!("data/news/pages/{id}.html.gz");
+        let mut args = vec![file.as_str(), "--url", entry["url"].as_str().unwrap()];
+        if let Some(s) = source {
+            args.extend(["--source", s]);
+        }
+        let out = Command::new(BIN)
+            .arg("normalize")
+            .args(&args)
+            .env(
+                "TRADEPIPE_SOURCES_FILE",
+                "tests/golden/normalize/sources.toml",
+            )
+            .current_dir(root)
+            .output()
+            .expect("run tradepipe");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = mask_clock(&String::from_utf8_lossy(&out.stdout));
+        assert!(
+            got.contains(r#""crawled_at":"<now>""#),
+            "clock masked: {got}"
+        );
+        let name = match source {
+            Some(_) => format!("{prefix}-selectors"),
+            None => prefix.to_string(),
+        };
+        let golden = format!("{root}/tests/golden/normalize/{name}.json");
+        let want = std::fs::read_to_string(&golden).unwrap_or_else(|e| panic!("{golden}: {e}"));
+        assert_eq!(got, want.trim(), "page {prefix} ({golden})");
+    }
+}
+
 /// `bytes` written to a fresh file `name` in the temp directory.
 fn saved_page(name: &str, bytes: &[u8]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tradepipe-cli-normalize-{}", std::process::id()));

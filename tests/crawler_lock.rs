@@ -1,7 +1,7 @@
 //! The per-source crawl lock against the real Redis (127.0.0.1:6379), one key prefix per test.
 
 use std::time::Duration;
-use tradepipe::news::lock::CrawlLock;
+use tradepipe::news::crawl::lock::CrawlLock;
 
 const REDIS: &str = "redis://127.0.0.1:6379/0";
 

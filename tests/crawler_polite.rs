@@ -13,8 +13,8 @@ use tradepipe::actors::crawler::{CrawlNow, CrawlerActor, CrawlerDeps, RoundOutco
 use tradepipe::config::NewsConfig;
 use tradepipe::domain::news::RateLimit;
 use tradepipe::domain::{Article, NewsSource, ProcessingStatus, RawArticle};
-use tradepipe::news::fetch::{FetchError, FetchSettings, Fetched, PoliteFetcher};
-use tradepipe::news::lock::CrawlLock;
+use tradepipe::news::crawl::fetch::{FetchError, FetchSettings, Fetched, PoliteFetcher};
+use tradepipe::news::crawl::lock::CrawlLock;
 use tradepipe::news::normalize::canonicalize_url;
 use tradepipe::store::documents::{DocError, DocumentStore, StoreCounts};
 use tradepipe_testkit::news_server::{

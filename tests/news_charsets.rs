@@ -2,8 +2,8 @@
 //! that text is the body the normalizer extracts: the crawler's decoder (`decode_body`, as a
 //! response is decoded) and `build_article` (as the NormalizerActor normalizes the stored page).
 
-use tradepipe::news::article::{build_article, raw_from_file};
-use tradepipe::news::decode::decode_body;
+use tradepipe::news::crawl::decode::decode_body;
+use tradepipe::news::normalize::{build_article, raw_from_file};
 use tradepipe_model::aliases::SymbolAliases;
 use tradepipe_testkit::bodies::charset_pages;
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use tradepipe::news::feeds::{parse_feed, parse_listing};
+use tradepipe::news::crawl::feeds::{parse_feed, parse_listing};
 use tradepipe_testkit::news_server::{EntryKind, NewsServer, NewsServerConfig, start};
 
 const OVERSIZED: u64 = 1536 * 1024;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tradepipe::actors::sentiment::{self, SentimentActor, StopAnalyzing};
 use tradepipe::config::AnalysisConfig;
-use tradepipe::news::article::{build_article, raw_from_file};
+use tradepipe::news::normalize::{build_article, raw_from_file};
 use tradepipe::store::analysis::AnalysisStore;
 use tradepipe::store::documents::DocumentStore;
 use tradepipe::store::documents_pg::PgDocumentStore;

@@ -7,7 +7,7 @@
 use super::{HandlerTimer, count_restart};
 use crate::config::NewsConfig;
 use crate::domain::{Article, NewsSource, RawArticle};
-use crate::news::article::build_article;
+use crate::news::normalize::build_article;
 use crate::store::documents::{DocError, DocumentStore};
 use actix::prelude::*;
 use std::collections::HashMap;

@@ -1,12 +1,8 @@
-//! News: main-text extraction and normalization of crawled pages (pure, no I/O), and the
-//! crawling machinery (polite fetching, feeds, locks). The local news site is test equipment
-//! (`crates/testkit`).
+//! News, by stage: `crawl` fetches pages politely (the only I/O), `extract` finds a page's main
+//! text and metadata, `normalize` assembles the stored article. Extraction and normalization are
+//! pure. The local news site is test equipment (`crates/testkit`).
 
-pub mod article; // raw page -> stored article (shared by the actor and the normalize command)
-pub mod decode; // response bytes -> page text: WHATWG charsets, binary bodies refused
+pub mod crawl; // polite fetching, robots.txt, feeds and listings, the Redis crawl lock
 pub mod extract; // general main-content extractor and per-source selectors
-pub mod feeds; // RSS/Atom feeds and HTML listing pages -> article URLs
-pub mod fetch; // polite HTTP: pacing, robots.txt, conditional GET, size and redirect caps
-pub mod lock; // lock:crawler:{source} on Redis, so one instance crawls a source at a time
-pub mod normalize; // page -> the seed's normalized article; canonical URLs and url_hash
+pub mod normalize; // raw page -> stored article; canonical URLs and url_hash
 pub mod sources; // the configured news sources, validated at start

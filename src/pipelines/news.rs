@@ -11,7 +11,7 @@
 use crate::actors::crawler::{CrawlerActor, CrawlerDeps, StopCrawling};
 use crate::actors::normalizer::{self, NormalizerActor, StopNormalizing};
 use crate::config::Config;
-use crate::news::lock::CrawlLock;
+use crate::news::crawl::lock::CrawlLock;
 use crate::news::sources::load_sources;
 use crate::store::analysis::FullDocumentStore;
 use crate::store::documents::open_document_store;
