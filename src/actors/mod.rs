@@ -1,5 +1,7 @@
 //! The actors, one per file, and the small runtime pieces they share: a bounded mailbox handle
-//! whose `push` waits while the consumer is full, per-actor metrics, and restart counting.
+//! whose `push` waits while the consumer is full, per-actor metrics, restart counting, the
+//! polling actor the store-queued stages plug into (`poller.rs`) and their CPU worker pool
+//! (`cpu_pool.rs`).
 //!
 //! Data paths use `Mailbox::push` (fire-and-forget, but it waits for room: that is the
 //! backpressure from PostgreSQL back to the socket). Control messages (flush, stop, queries) use
@@ -7,10 +9,12 @@
 //! series of pushes is answered only once those pushes were handled.
 
 pub mod candle_builder;
+pub mod cpu_pool;
 pub mod crawler;
 pub mod exchange_feed;
 pub mod market_writer;
 pub mod normalizer;
+pub mod poller;
 pub mod prediction;
 pub mod redis_publisher;
 pub mod retention;
