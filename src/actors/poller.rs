@@ -86,21 +86,24 @@ impl<J: PollJob> PollingActor<J> {
             Ok(fut) => fut,
             Err(_) => return panicked(ctx),
         };
-        ctx.wait(AssertUnwindSafe(fut).catch_unwind().into_actor(self).map(
-            |res, act, ctx| {
-                act.busy = false;
-                match res {
-                    Ok(Ok(Round::More)) => ctx.notify(PollNow),
-                    Ok(Ok(Round::Idle)) => {}
-                    Ok(Err(e)) => tracing::warn!(
-                        actor = J::NAME,
-                        error = %e,
-                        "polling round failed; retrying at the next poll"
-                    ),
-                    Err(_) => panicked(ctx),
-                }
-            },
-        ));
+        ctx.wait(
+            AssertUnwindSafe(fut)
+                .catch_unwind()
+                .into_actor(self)
+                .map(|res, act, ctx| {
+                    act.busy = false;
+                    match res {
+                        Ok(Ok(Round::More)) => ctx.notify(PollNow),
+                        Ok(Ok(Round::Idle)) => {}
+                        Ok(Err(e)) => tracing::warn!(
+                            actor = J::NAME,
+                            error = %e,
+                            "polling round failed; retrying at the next poll"
+                        ),
+                        Err(_) => panicked(ctx),
+                    }
+                }),
+        );
     }
 }
 
@@ -150,9 +153,9 @@ impl<J: PollJob> Handler<StopPolling> for PollingActor<J> {
 mod tests {
     use super::*;
     use crate::actors::restarts_so_far;
+    use crate::actors::tests::until;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Instant;
 
     /// Counts rounds, the most ever in flight at once, and finished rounds; each round takes
     /// `takes`. Round number `panic_at` panics, `fail_at` fails; `more_until` rounds say More.
@@ -223,14 +226,6 @@ mod tests {
         }
     }
 
-    async fn until(what: &str, cond: impl Fn() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !cond() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
     #[actix_rt::test]
     async fn rounds_never_overlap() {
         // Ticks every 5 ms, rounds take 30 ms, and pokes arrive all the time.
@@ -242,7 +237,11 @@ mod tests {
         }
         until("six rounds", || probe.finished.load(Ordering::SeqCst) >= 6).await;
         addr.send(StopPolling).await.unwrap();
-        assert_eq!(probe.most.load(Ordering::SeqCst), 1, "two rounds ran at once");
+        assert_eq!(
+            probe.most.load(Ordering::SeqCst),
+            1,
+            "two rounds ran at once"
+        );
     }
 
     #[actix_rt::test]
@@ -253,7 +252,11 @@ mod tests {
         let addr = Supervisor::start(move |_| PollingActor::with_job(job));
         until("five rounds", || probe.finished.load(Ordering::SeqCst) >= 5).await;
         addr.send(StopPolling).await.unwrap();
-        assert_eq!(probe.started.load(Ordering::SeqCst), 5, "round 5 was not full");
+        assert_eq!(
+            probe.started.load(Ordering::SeqCst),
+            5,
+            "round 5 was not full"
+        );
     }
 
     #[actix_rt::test]
@@ -269,7 +272,11 @@ mod tests {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
         addr.send(PollNow).await.unwrap();
-        assert_eq!(probe.started.load(Ordering::SeqCst), 1, "a round after stop");
+        assert_eq!(
+            probe.started.load(Ordering::SeqCst),
+            1,
+            "a round after stop"
+        );
     }
 
     #[actix_rt::test]
@@ -277,7 +284,10 @@ mod tests {
         let (mut job, probe) = TestJob::new(10, 1);
         job.fail_at = Some(1);
         let addr = Supervisor::start(move |_| PollingActor::with_job(job));
-        until("three rounds", || probe.finished.load(Ordering::SeqCst) >= 3).await;
+        until("three rounds", || {
+            probe.finished.load(Ordering::SeqCst) >= 3
+        })
+        .await;
         addr.send(StopPolling).await.unwrap();
         assert_eq!(probe.restarts.load(Ordering::SeqCst), 0);
     }
@@ -298,6 +308,10 @@ mod tests {
         addr.send(StopPolling).await.unwrap();
         let n = probe.started.load(Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(probe.started.load(Ordering::SeqCst), n, "a round after stop");
+        assert_eq!(
+            probe.started.load(Ordering::SeqCst),
+            n,
+            "a round after stop"
+        );
     }
 }

@@ -8,7 +8,6 @@
 //! their own, so JSON parsing, COPY encoding and Redis pipelines use both cores. Every actor runs
 //! under a `Supervisor`; every mailbox is bounded.
 
-use crate::telemetry::progress::Progress;
 use crate::actors::candle_builder::{CandleBuilderActor, Drain};
 use crate::actors::exchange_feed::{ExchangeFeedActor, StopIntake};
 use crate::actors::market_writer::{FlushAll, MarketWriterActor};
@@ -20,6 +19,7 @@ use crate::store::postgres::PgMarketStore;
 use crate::store::spool::Spool;
 use crate::store::{self, MarketStore};
 use crate::telemetry::Health;
+use crate::telemetry::progress::Progress;
 use actix::{Arbiter, Supervisor};
 use anyhow::Context as _;
 use rust_decimal::Decimal;
@@ -218,7 +218,7 @@ impl MarketPipeline {
         Health::set(&health.postgres, true);
 
         let depth = MailboxDepth::new("candle_builder", cfg.mailbox.candle_builder);
-        let (w, pb, d) = (writer.clone(), publisher.clone(), depth.clone());
+        let (w, pb, d) = (writer.recipient(), publisher.recipient(), depth.clone());
         let cap = cfg.mailbox.candle_builder;
         let close_check = Duration::from_millis(cfg.market.close_check_ms);
         let close_grace = Duration::from_millis(cfg.market.close_grace_ms);

@@ -9,11 +9,11 @@ mod operations;
 pub mod retention;
 
 use crate::config::Config;
+use crate::telemetry::progress::Progress;
 use crate::telemetry::{self, Health};
 use anyhow::Context as _;
 use std::process::ExitCode;
 use std::sync::Arc;
-use crate::telemetry::progress::Progress;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 

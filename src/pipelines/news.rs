@@ -93,7 +93,8 @@ impl NewsPipeline {
             SymbolAliases::default_crypto(),
         );
         let (s, c, cap) = (store.clone(), cfg.news.clone(), cfg.mailbox.pollers);
-        let normalizer = Supervisor::start(move |_| NormalizerActor::new(s, pool, c).with_capacity(cap));
+        let normalizer =
+            Supervisor::start(move |_| NormalizerActor::new(s, pool, c).with_capacity(cap));
         tracing::info!(
             crawlers = crawlers.len(),
             workers = cfg.news.normalizer_workers,
