@@ -6,10 +6,10 @@
 use super::{HandlerTimer, MailboxDepth, count_restart};
 use crate::config::WriterConfig;
 use crate::domain::{Candle, Interval, MarketBatch, Symbol};
+use crate::telemetry::progress::Progress;
 use crate::store::spool::Spool;
 use crate::store::{MarketStore, StoreError, WriteStats};
 use crate::telemetry::Health;
-use crate::telemetry::progress::Progress;
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
