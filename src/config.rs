@@ -210,6 +210,9 @@ pub struct MailboxConfig {
     pub candle_builder: usize,
     pub market_writer: usize,
     pub redis_publisher: usize,
+    /// Messages (not trades) waiting for each polling actor (normalizer, sentiment, prediction):
+    /// only poll-now and stop; their work waits in the store.
+    pub pollers: usize,
 }
 
 impl Default for MailboxConfig {
@@ -218,6 +221,7 @@ impl Default for MailboxConfig {
             candle_builder: 32_768,
             market_writer: 65_536,
             redis_publisher: 32_768,
+            pollers: 16,
         }
     }
 }
@@ -717,6 +721,7 @@ impl Config {
             ("mailbox.candle_builder", self.mailbox.candle_builder),
             ("mailbox.market_writer", self.mailbox.market_writer),
             ("mailbox.redis_publisher", self.mailbox.redis_publisher),
+            ("mailbox.pollers", self.mailbox.pollers),
         ] {
             if cap == 0 {
                 return Err(invalid(key, "a mailbox needs a capacity of at least 1"));

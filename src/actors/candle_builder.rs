@@ -1,10 +1,11 @@
 //! CandleBuilderActor: folds trades (in exchange order) into the candles of every interval and
 //! hands each batch on twice: ticks + candle states to the PostgreSQL writer (atomically stored
-//! together) and the same to the Redis publisher (live updates).
+//! together) and the same to the Redis publisher (live updates). It knows its two sinks only as
+//! bounded recipients of those messages, not as actor types.
 
-use super::market_writer::{MarketWriterActor, Persist};
-use super::redis_publisher::{PublishBatch, RedisPublisherActor};
-use super::{HandlerTimer, Mailbox, MailboxDepth, count_restart};
+use super::market_writer::Persist;
+use super::redis_publisher::PublishBatch;
+use super::{BoundedRecipient, HandlerTimer, MailboxDepth, count_restart};
 use crate::domain::{Candle, CandleBook, MarketBatch, Symbol, Trade};
 use actix::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
@@ -45,8 +46,8 @@ pub struct Drain;
 
 pub struct CandleBuilderActor {
     folder: Folder,
-    writer: Mailbox<MarketWriterActor>,
-    publisher: Mailbox<RedisPublisherActor>,
+    writer: BoundedRecipient<Persist>,
+    publisher: BoundedRecipient<PublishBatch>,
     depth: MailboxDepth,
     capacity: usize,
     close_check: Duration,
@@ -184,8 +185,8 @@ impl Folder {
 impl CandleBuilderActor {
     pub fn new(
         books: Vec<CandleBook>,
-        writer: Mailbox<MarketWriterActor>,
-        publisher: Mailbox<RedisPublisherActor>,
+        writer: BoundedRecipient<Persist>,
+        publisher: BoundedRecipient<PublishBatch>,
         depth: MailboxDepth,
         capacity: usize,
         close_check: Duration,
@@ -318,6 +319,7 @@ pub fn symbol_of(name: &str) -> Symbol {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::tests::until;
     use crate::domain::Interval;
     use rust_decimal::Decimal;
 
@@ -449,5 +451,156 @@ mod tests {
         f.set_in_sync(true, at(0));
         f.fold(vec![tr("BTCUSDT", 1, M + 50 * SEC)], false, at(0));
         assert!(f.close_elapsed(at(60_000)).is_empty());
+    }
+
+    /// A sink stub: lets a message in only when its gate gives a permit (then returns the
+    /// message's weight to its mailbox bound, as the real sinks do), and records the trade ids of
+    /// each message it took.
+    struct Sink {
+        depth: MailboxDepth,
+        gate: Arc<tokio::sync::Semaphore>,
+        got: Arc<std::sync::Mutex<Vec<Vec<u64>>>>,
+    }
+
+    impl Actor for Sink {
+        type Context = Context<Self>;
+    }
+
+    impl Sink {
+        fn take(&self, ticks: &[Trade], candles: usize) -> AtomicResponse<Self, ()> {
+            let (depth, gate, got) = (self.depth.clone(), self.gate.clone(), self.got.clone());
+            let (ids, weight) = (
+                ticks.iter().map(|t| t.trade_id).collect(),
+                ticks.len() + candles,
+            );
+            AtomicResponse::new(Box::pin(
+                async move {
+                    if let Ok(permit) = gate.acquire().await {
+                        permit.forget();
+                    }
+                    depth.taken(weight);
+                    got.lock().unwrap().push(ids);
+                }
+                .into_actor(self),
+            ))
+        }
+    }
+
+    impl Handler<Persist> for Sink {
+        type Result = AtomicResponse<Self, ()>;
+        fn handle(&mut self, msg: Persist, _: &mut Context<Self>) -> Self::Result {
+            self.take(&msg.0.ticks, msg.0.candles.len())
+        }
+    }
+
+    impl Handler<PublishBatch> for Sink {
+        type Result = AtomicResponse<Self, ()>;
+        fn handle(&mut self, msg: PublishBatch, _: &mut Context<Self>) -> Self::Result {
+            self.take(&msg.trades, msg.candles.len())
+        }
+    }
+
+    type Got = Arc<std::sync::Mutex<Vec<Vec<u64>>>>;
+
+    /// A sink whose mailbox bound is `capacity` trades and whose gate starts with `open` permits.
+    fn sink<M>(
+        capacity: usize,
+        open: usize,
+    ) -> (BoundedRecipient<M>, Arc<tokio::sync::Semaphore>, Got)
+    where
+        Sink: Handler<M>,
+        M: Message + Send + 'static,
+        M::Result: Send,
+    {
+        let depth = MailboxDepth::new("test_sink", capacity);
+        let gate = Arc::new(tokio::sync::Semaphore::new(open));
+        let got = Got::default();
+        let addr = Sink {
+            depth: depth.clone(),
+            gate: gate.clone(),
+            got: got.clone(),
+        }
+        .start();
+        (BoundedRecipient::new(addr.recipient(), depth), gate, got)
+    }
+
+    fn builder(
+        writer: BoundedRecipient<Persist>,
+        publisher: BoundedRecipient<PublishBatch>,
+    ) -> super::super::Mailbox<CandleBuilderActor> {
+        let depth = MailboxDepth::new("test_builder", 1_000);
+        let books = vec![
+            CandleBook::new(symbol_of("BTCUSDT")),
+            CandleBook::new(symbol_of("ETHUSDT")),
+        ];
+        let actor = CandleBuilderActor::new(
+            books,
+            writer,
+            publisher,
+            depth.clone(),
+            1_000,
+            Duration::from_secs(3_600),
+            Duration::from_secs(2),
+        );
+        super::super::Mailbox::new(actor.start(), depth)
+    }
+
+    fn batch(trades: Vec<Trade>) -> TradeBatch {
+        TradeBatch {
+            trades,
+            received_at: Instant::now(),
+            caught_up: true,
+        }
+    }
+
+    #[actix_rt::test]
+    async fn each_batch_goes_to_both_sinks_in_order() {
+        let (w, _, written) = sink::<Persist>(1_000, 1_000);
+        let (p, _, published) = sink::<PublishBatch>(1_000, 1_000);
+        let b = builder(w, p);
+        let two = vec![tr("BTCUSDT", 1, M), tr("BTCUSDT", 2, M + SEC)];
+        b.push(batch(two), 2).await.unwrap();
+        b.push(batch(vec![tr("ETHUSDT", 7, M)]), 1).await.unwrap();
+        // A duplicate folds into nothing and is not sent on.
+        b.push(batch(vec![tr("ETHUSDT", 7, M)]), 1).await.unwrap();
+        b.ask(Drain).await.unwrap();
+        let want = vec![vec![1, 2], vec![7]];
+        until("both sinks", || {
+            written.lock().unwrap().len() == 2 && published.lock().unwrap().len() == 2
+        })
+        .await;
+        assert_eq!(*written.lock().unwrap(), want);
+        assert_eq!(*published.lock().unwrap(), want);
+    }
+
+    #[actix_rt::test]
+    async fn the_builder_waits_while_a_sink_is_full() {
+        let (w, _, written) = sink::<Persist>(1_000, 1_000);
+        // Room for one message of any weight, and the publisher takes none for now.
+        let (p, gate, published) = sink::<PublishBatch>(1, 0);
+        let b = builder(w, p);
+        for id in 1..=3 {
+            b.push(batch(vec![tr("BTCUSDT", id, M)]), 1).await.unwrap();
+        }
+        until("the first batch written", || {
+            written.lock().unwrap().len() == 1
+        })
+        .await;
+        let drained = tokio::time::timeout(Duration::from_millis(200), b.ask(Drain)).await;
+        assert!(drained.is_err(), "the builder went on past a full sink");
+        assert_eq!(
+            written.lock().unwrap().len(),
+            1,
+            "held back with the publisher"
+        );
+        assert!(published.lock().unwrap().is_empty());
+
+        gate.add_permits(1_000);
+        b.ask(Drain).await.unwrap();
+        until("every batch through", || {
+            written.lock().unwrap().len() == 3 && published.lock().unwrap().len() == 3
+        })
+        .await;
+        assert_eq!(*published.lock().unwrap(), vec![vec![1], vec![2], vec![3]]);
     }
 }

@@ -1,5 +1,7 @@
 //! The actors, one per file, and the small runtime pieces they share: a bounded mailbox handle
-//! whose `push` waits while the consumer is full, per-actor metrics, and restart counting.
+//! whose `push` waits while the consumer is full, per-actor metrics, restart counting, the
+//! polling actor the store-queued stages plug into (`poller.rs`) and their CPU worker pool
+//! (`cpu_pool.rs`).
 //!
 //! Data paths use `Mailbox::push` (fire-and-forget, but it waits for room: that is the
 //! backpressure from PostgreSQL back to the socket). Control messages (flush, stop, queries) use
@@ -7,10 +9,12 @@
 //! series of pushes is answered only once those pushes were handled.
 
 pub mod candle_builder;
+pub mod cpu_pool;
 pub mod crawler;
 pub mod exchange_feed;
 pub mod market_writer;
 pub mod normalizer;
+pub mod poller;
 pub mod prediction;
 pub mod redis_publisher;
 pub mod retention;
@@ -121,9 +125,7 @@ impl<A: Actor> Mailbox<A> {
         &self.depth
     }
 
-    /// Enqueues `msg`, waiting while the mailbox is full. actix's `try_send` refuses once the
-    /// mailbox holds its capacity; we retry on a short timer rather than awaiting the handler's
-    /// reply, so the producer keeps working while the consumer handles earlier messages.
+    /// Enqueues `msg`, waiting while the mailbox is full (see [`push_weighted`]).
     pub async fn push<M>(&self, msg: M, weight: usize) -> Result<(), ActorGone>
     where
         A: Handler<M>,
@@ -131,31 +133,19 @@ impl<A: Actor> Mailbox<A> {
         M: Message + Send + 'static,
         M::Result: Send,
     {
-        // Backpressure: wait for room. The permit comes back through `MailboxDepth::taken`.
-        let weight = self.depth.weight(weight);
-        match self.depth.permits.acquire_many(weight).await {
-            Ok(permit) => permit.forget(),
-            Err(_) => return Err(ActorGone(self.depth.actor)),
-        }
-        let mut msg = msg;
-        loop {
-            match self.addr.try_send(msg) {
-                Ok(()) => {
-                    self.depth.add(1);
-                    return Ok(());
-                }
-                // actix's own per-sender bound is never tighter than ours; if it says full
-                // anyway, wait a timer tick (1 ms is tokio's resolution) and try again.
-                Err(SendError::Full(back)) => {
-                    msg = back;
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                Err(SendError::Closed(_)) => {
-                    self.depth.permits.add_permits(weight as usize);
-                    return Err(ActorGone(self.depth.actor));
-                }
-            }
-        }
+        push_weighted(&self.depth, msg, weight, |m| self.addr.try_send(m)).await
+    }
+
+    /// The same bounded mailbox seen as a sink of `M` alone, for a producer that should not
+    /// name its consumer's type.
+    pub fn recipient<M>(&self) -> BoundedRecipient<M>
+    where
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+        M: Message + Send + 'static,
+        M::Result: Send,
+    {
+        BoundedRecipient::new(self.addr.as_ref().clone().recipient(), self.depth.clone())
     }
 
     /// Sends a control message and waits for the handler's answer.
@@ -170,6 +160,87 @@ impl<A: Actor> Mailbox<A> {
             .send(msg)
             .await
             .map_err(|_| ActorGone(self.depth.actor))
+    }
+}
+
+/// A bounded mailbox for one message type, whatever actor handles it: the candle builder's sinks
+/// are these, so it can be run against small stubs. The bound is the consumer's `MailboxDepth`,
+/// shared with its `Mailbox`; clones share ONE actix sender, for the reason given on `Mailbox`.
+pub struct BoundedRecipient<M>
+where
+    M: Message + Send,
+    M::Result: Send,
+{
+    recipient: Arc<Recipient<M>>,
+    depth: MailboxDepth,
+}
+
+impl<M> Clone for BoundedRecipient<M>
+where
+    M: Message + Send,
+    M::Result: Send,
+{
+    fn clone(&self) -> Self {
+        BoundedRecipient {
+            recipient: self.recipient.clone(),
+            depth: self.depth.clone(),
+        }
+    }
+}
+
+impl<M> BoundedRecipient<M>
+where
+    M: Message + Send + 'static,
+    M::Result: Send,
+{
+    /// `depth` must be the one the consumer calls `taken` on, or pushes wait for ever.
+    pub fn new(recipient: Recipient<M>, depth: MailboxDepth) -> Self {
+        BoundedRecipient {
+            recipient: Arc::new(recipient),
+            depth,
+        }
+    }
+
+    /// Enqueues `msg`, waiting while the mailbox is full (see [`push_weighted`]).
+    pub async fn push(&self, msg: M, weight: usize) -> Result<(), ActorGone> {
+        push_weighted(&self.depth, msg, weight, |m| self.recipient.try_send(m)).await
+    }
+}
+
+/// Enqueues `msg` through `try_send`, first waiting for `weight` permits of `depth`: that wait is
+/// the backpressure, and the consumer returns the permits through `MailboxDepth::taken`. actix's
+/// `try_send` refuses once the mailbox holds its capacity; we retry on a short timer rather than
+/// awaiting the handler's reply, so the producer keeps working while the consumer handles
+/// earlier messages.
+async fn push_weighted<M>(
+    depth: &MailboxDepth,
+    msg: M,
+    weight: usize,
+    try_send: impl Fn(M) -> Result<(), SendError<M>>,
+) -> Result<(), ActorGone> {
+    let weight = depth.weight(weight);
+    match depth.permits.acquire_many(weight).await {
+        Ok(permit) => permit.forget(),
+        Err(_) => return Err(ActorGone(depth.actor)),
+    }
+    let mut msg = msg;
+    loop {
+        match try_send(msg) {
+            Ok(()) => {
+                depth.add(1);
+                return Ok(());
+            }
+            // actix's own per-sender bound is never tighter than ours; if it says full
+            // anyway, wait a timer tick (1 ms is tokio's resolution) and try again.
+            Err(SendError::Full(back)) => {
+                msg = back;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err(SendError::Closed(_)) => {
+                depth.permits.add_permits(weight as usize);
+                return Err(ActorGone(depth.actor));
+            }
+        }
     }
 }
 
@@ -267,6 +338,15 @@ mod tests {
         type Result = ();
         fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
             ctx.stop();
+        }
+    }
+
+    /// Waits until `cond` holds; fails the test after five seconds.
+    pub(super) async fn until(what: &str, cond: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

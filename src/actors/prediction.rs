@@ -1,4 +1,4 @@
-//! PredictionActor: on a schedule, for every tracked symbol and horizon, first scores the
+//! The prediction stage, a job of the [`PollingActor`]: on a schedule, for every tracked symbol and horizon, first scores the
 //! predictions whose horizon has passed (in market time: the stored candles reach past it), then
 //! makes a new prediction from the analyses of the last hours and the stored 1m candles (see
 //! [`tradepipe_model::predict`] for the model). Each new prediction is stored once per market time and
@@ -9,13 +9,14 @@
 //! (the store has it all), so a restart loses nothing and a second daemon instance makes no
 //! duplicate (unique per symbol, horizon and market time).
 
-use super::count_restart;
+use super::poller::{PollJob, PollingActor, Round};
 use crate::config::AnalysisConfig;
 use crate::store::analysis::AnalysisStore;
 use crate::store::prices::PriceHistory;
 use crate::store::redis_analysis::AnalysisPublisher;
-use actix::prelude::*;
 use chrono::Utc;
+use futures_util::future::LocalBoxFuture;
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tradepipe_model::predict::{self, MarketView, WeighParams};
@@ -23,16 +24,6 @@ use tradepipe_model::predict::{self, MarketView, WeighParams};
 const ACTOR: &str = "prediction";
 /// Due predictions scored per symbol and horizon per round (a backlog drains over rounds).
 const SCORE_BATCH: usize = 500;
-
-/// Run a round now (tests and operators; the schedule runs them anyway).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PredictNow;
-
-/// Finish the round in flight and stop (shutdown).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StopPredicting;
 
 /// Everything a round needs; cloned into the round's future.
 #[derive(Clone)]
@@ -47,14 +38,15 @@ struct Deps {
     hit_rate_window: usize,
 }
 
-pub struct PredictionActor {
+/// One round: for every symbol, score what is due, refresh the hit rates, predict.
+pub struct PredictionJob {
     deps: Deps,
     every: Duration,
-    busy: bool,
-    stopping: bool,
 }
 
-impl PredictionActor {
+pub type PredictionActor = PollingActor<PredictionJob>;
+
+impl PollingActor<PredictionJob> {
     /// `symbols` are the tracked ones (market.symbols); horizons were validated with the config.
     pub fn new(
         store: Arc<dyn AnalysisStore>,
@@ -69,7 +61,7 @@ impl PredictionActor {
             .map(|h| predict::parse_horizon(h))
             .collect::<Result<Vec<_>, _>>()?;
         let half_life_ms = (cfg.recency_half_life_hours * 3_600_000.0) as i64;
-        Ok(PredictionActor {
+        Ok(PollingActor::with_job(PredictionJob {
             deps: Deps {
                 store,
                 prices,
@@ -84,18 +76,22 @@ impl PredictionActor {
                 hit_rate_window: cfg.hit_rate_window,
             },
             every: Duration::from_secs(cfg.prediction_interval_secs.max(1)),
-            busy: false,
-            stopping: false,
-        })
+        }))
+    }
+}
+
+impl PollJob for PredictionJob {
+    const NAME: &'static str = ACTOR;
+    /// Each symbol's and horizon's failure is logged and retried next round; the round goes on.
+    type Error = Infallible;
+
+    fn interval(&self) -> Duration {
+        self.every
     }
 
-    fn round(&mut self, ctx: &mut Context<Self>) {
-        if self.busy || self.stopping {
-            return;
-        }
-        self.busy = true;
+    fn round(&mut self) -> LocalBoxFuture<'static, Result<Round, Infallible>> {
         let deps = self.deps.clone();
-        let fut = async move {
+        Box::pin(async move {
             for symbol in deps.symbols.iter() {
                 if let Err(e) = score_due(&deps, symbol).await {
                     tracing::warn!(symbol, error = %e, "scoring predictions failed; retried next round");
@@ -110,8 +106,8 @@ impl PredictionActor {
                     }
                 }
             }
-        };
-        ctx.wait(fut.into_actor(self).map(|(), act, _| act.busy = false));
+            Ok(Round::Idle)
+        })
     }
 }
 
@@ -214,37 +210,4 @@ async fn predict_one(
         tracing::warn!(symbol, error = %e, "PUBLISH predictions failed; the prediction is stored");
     }
     Ok(())
-}
-
-impl Actor for PredictionActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(16);
-        ctx.run_interval(self.every, |act, ctx| act.round(ctx));
-        self.round(ctx);
-    }
-}
-
-impl Supervised for PredictionActor {
-    fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        self.busy = false;
-        count_restart(ACTOR);
-    }
-}
-
-impl Handler<PredictNow> for PredictionActor {
-    type Result = ();
-
-    fn handle(&mut self, _msg: PredictNow, ctx: &mut Context<Self>) {
-        self.round(ctx);
-    }
-}
-
-impl Handler<StopPredicting> for PredictionActor {
-    type Result = ();
-
-    fn handle(&mut self, _msg: StopPredicting, _ctx: &mut Context<Self>) {
-        self.stopping = true;
-    }
 }

@@ -1,117 +1,105 @@
-//! SentimentActor: analyses every normalized article once. The articles table is the queue:
-//! PENDING articles are claimed with a lease (so after a crash or restart they are picked up
-//! again) and completing one stores its `analysis_results` document and marks the article
-//! COMPLETED in one step, unique per article (so none is analysed into two results).
+//! The sentiment stage: analyses every normalized article once, as a job of the
+//! [`PollingActor`]. The articles table is the queue: PENDING articles are claimed with a lease
+//! (so after a crash or restart they are picked up again) and completing one stores its
+//! `analysis_results` document and marks the article COMPLETED in one step, unique per article
+//! (so none is analysed into two results).
 //!
-//! The analysis is CPU-bound and runs on a `SyncArbiter` pool of worker threads sized by
-//! `analysis.workers`, never on the async runtime. At most `analysis.claim_batch` articles are
-//! in flight: the pool's bounded mailbox and the claim size are the backpressure, and work that
-//! is not claimed stays in the store, not in memory.
+//! The analysis is CPU-bound and runs on the [`CpuPool`] sized by `analysis.workers`, never on
+//! the async runtime. At most `analysis.claim_batch` articles are in flight: the claim size is
+//! the backpressure, and work that is not claimed stays in the store, not in memory.
 
-use super::{HandlerTimer, count_restart};
+use super::HandlerTimer;
+use super::cpu_pool::{CpuPool, CpuWork};
+use super::poller::{PollJob, PollingActor, Round};
 use crate::config::AnalysisConfig;
 use crate::domain::Article;
 use crate::store::analysis::AnalysisStore;
 use crate::store::documents::DocError;
 use crate::store::redis_analysis::AnalysisPublisher;
-use actix::prelude::*;
+use futures_util::future::LocalBoxFuture;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tradepipe_model::analysis::{Analysis, Analyzer};
 use tradepipe_model::record::AnalysisRecord;
 use tradepipe_model::sentiment::Label;
 
+/// The shutdown message, under the name the stage had before it became a poll job.
+pub use super::poller::StopPolling as StopAnalyzing;
+
 const ACTOR: &str = "sentiment";
 /// How often the backlog gauge is refreshed (a COUNT per status).
 const BACKLOG_EVERY: Duration = Duration::from_secs(5);
 
-/// One article to analyse on a worker thread.
-pub struct AnalyzeJob {
+/// One article to analyse on a pool thread.
+pub struct AnalyzeInput {
     pub title: String,
     pub body: String,
     pub symbols: Vec<String>,
 }
 
-impl Message for AnalyzeJob {
-    type Result = Result<Analysis, String>;
-}
+/// What a pool thread does with one article: holds only the shared, read-only model.
+pub struct Analyze(Arc<Analyzer>);
 
-/// A worker of the pool: holds only the shared, read-only model.
-pub struct AnalyzeWorker {
-    analyzer: Arc<Analyzer>,
-}
+impl CpuWork for Analyze {
+    const NAME: &'static str = "analysis pool";
+    const PANICKED: &'static str = "the analyzer panicked on this article";
+    type Input = AnalyzeInput;
+    type Output = Analysis;
 
-impl Actor for AnalyzeWorker {
-    type Context = SyncContext<Self>;
-}
+    fn run(&self, job: AnalyzeInput) -> Result<Analysis, String> {
+        Ok(self.0.analyze_timed(&job.title, &job.body, &job.symbols))
+    }
 
-impl Handler<AnalyzeJob> for AnalyzeWorker {
-    type Result = Result<Analysis, String>;
-
-    fn handle(&mut self, job: AnalyzeJob, _ctx: &mut SyncContext<Self>) -> Self::Result {
-        let started = Instant::now();
-        // A panic on some pathological text must cost this article, not the worker thread.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.analyzer
-                .analyze_timed(&job.title, &job.body, &job.symbols)
-        }));
-        metrics::histogram!("tradepipe_analysis_seconds").record(started.elapsed().as_secs_f64());
-        result.map_err(|_| "the analyzer panicked on this article".to_string())
+    fn observe(seconds: f64) {
+        metrics::histogram!("tradepipe_analysis_seconds").record(seconds);
     }
 }
 
+pub type AnalyzePool = CpuPool<Analyze>;
+
 /// Starts the pool: `workers` threads sharing one model.
-pub fn start_pool(workers: usize, analyzer: Arc<Analyzer>) -> Addr<AnalyzeWorker> {
-    SyncArbiter::start(workers.max(1), move || AnalyzeWorker {
-        analyzer: analyzer.clone(),
-    })
+pub fn start_pool(workers: usize, analyzer: Arc<Analyzer>) -> AnalyzePool {
+    CpuPool::start(workers, Analyze(analyzer))
 }
 
-/// New articles were stored: look for work now rather than at the next poll.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct AnalysisAvailable;
-
-/// Finish the batch in flight and stop claiming (shutdown). Answered when idle.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StopAnalyzing;
-
-pub struct SentimentActor {
+/// One round: refresh the backlog gauge now and then, claim a batch, analyse it on the pool,
+/// store each result.
+pub struct SentimentJob {
     store: Arc<dyn AnalysisStore>,
-    pool: Addr<AnalyzeWorker>,
+    pool: AnalyzePool,
     publisher: AnalysisPublisher,
     cfg: AnalysisConfig,
-    busy: bool,
-    stopping: bool,
     backlog_at: Option<Instant>,
 }
 
-impl SentimentActor {
+pub type SentimentActor = PollingActor<SentimentJob>;
+
+impl PollingActor<SentimentJob> {
     pub fn new(
         store: Arc<dyn AnalysisStore>,
-        pool: Addr<AnalyzeWorker>,
+        pool: AnalyzePool,
         publisher: AnalysisPublisher,
         cfg: AnalysisConfig,
     ) -> Self {
-        SentimentActor {
+        PollingActor::with_job(SentimentJob {
             store,
             pool,
             publisher,
             cfg,
-            busy: false,
-            stopping: false,
             backlog_at: None,
-        }
+        })
+    }
+}
+
+impl PollJob for SentimentJob {
+    const NAME: &'static str = ACTOR;
+    type Error = DocError;
+
+    fn interval(&self) -> Duration {
+        Duration::from_millis(self.cfg.poll_interval_ms.max(50))
     }
 
-    /// Claims a batch, analyses it on the pool, stores each result. Runs under `ctx.wait`, so
-    /// one batch is in flight at a time and a stop waits for it.
-    fn round(&mut self, ctx: &mut Context<Self>) {
-        if self.busy || self.stopping {
-            return;
-        }
-        self.busy = true;
+    fn round(&mut self) -> LocalBoxFuture<'static, Result<Round, DocError>> {
         let refresh_backlog = self.backlog_at.is_none_or(|t| t.elapsed() >= BACKLOG_EVERY);
         if refresh_backlog {
             self.backlog_at = Some(Instant::now());
@@ -121,7 +109,7 @@ impl SentimentActor {
         let publisher = self.publisher.clone();
         let limit = self.cfg.claim_batch;
         let lease = Duration::from_secs(self.cfg.claim_lease_secs);
-        let fut = async move {
+        Box::pin(async move {
             if refresh_backlog {
                 match store.analysis_counts().await {
                     Ok(c) => metrics::gauge!("tradepipe_analysis_backlog_articles")
@@ -135,17 +123,8 @@ impl SentimentActor {
                 .into_iter()
                 .map(|article| analyse_one(article, &pool, store.as_ref(), &publisher));
             futures_util::future::join_all(jobs).await;
-            Ok::<usize, DocError>(n)
-        };
-        ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {
-            act.busy = false;
-            match res {
-                // A full batch means there is probably more: go again at once.
-                Ok(n) if n == limit => ctx.notify(AnalysisAvailable),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "claiming articles for analysis failed; retrying at the next poll"),
-            }
-        }));
+            Ok(if n == limit { Round::More } else { Round::Idle })
+        })
     }
 }
 
@@ -154,18 +133,18 @@ impl SentimentActor {
 /// so a retry never duplicates).
 async fn analyse_one(
     article: Article,
-    pool: &Addr<AnalyzeWorker>,
+    pool: &AnalyzePool,
     store: &dyn AnalysisStore,
     publisher: &AnalysisPublisher,
 ) {
     let _timer = HandlerTimer::start(ACTOR);
-    let job = AnalyzeJob {
+    let job = AnalyzeInput {
         title: article.title.clone(),
         body: article.body.clone(),
         symbols: article.symbols.clone(),
     };
     let id = article.id.as_str();
-    match pool.send(job).await {
+    match pool.run(job).await {
         Ok(Ok(analysis)) => {
             let record =
                 AnalysisRecord::new(&article.id, &article.symbols, analysis, chrono::Utc::now());
@@ -210,40 +189,5 @@ async fn analyse_one(
             }
         }
         Err(e) => tracing::error!(article_id = id, error = %e, "analysis pool unavailable"),
-    }
-}
-
-impl Actor for SentimentActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(16);
-        let every = Duration::from_millis(self.cfg.poll_interval_ms.max(50));
-        ctx.run_interval(every, |act, ctx| act.round(ctx));
-        self.round(ctx);
-    }
-}
-
-impl Supervised for SentimentActor {
-    fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        self.busy = false;
-        count_restart(ACTOR);
-    }
-}
-
-impl Handler<AnalysisAvailable> for SentimentActor {
-    type Result = ();
-
-    fn handle(&mut self, _msg: AnalysisAvailable, ctx: &mut Context<Self>) {
-        self.round(ctx);
-    }
-}
-
-impl Handler<StopAnalyzing> for SentimentActor {
-    type Result = ();
-
-    fn handle(&mut self, _msg: StopAnalyzing, _ctx: &mut Context<Self>) {
-        // The batch in flight runs under ctx.wait, so this is handled only after it.
-        self.stopping = true;
     }
 }

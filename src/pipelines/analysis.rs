@@ -1,14 +1,15 @@
 //! The analysis pipeline, downstream of the news pipeline through the document store:
 //!
 //! ```text
-//! articles (PENDING) --claim--> SentimentActor --(SyncArbiter pool)--> analysis_results --> PUBLISH articles:new
+//! articles (PENDING) --claim--> SentimentActor --(CPU pool)--> analysis_results --> PUBLISH articles:new
 //! analysis_results + 1m candles --(schedule)--> PredictionActor --> trend_predictions --> PUBLISH predictions:{SYM}
 //!                                                              \--> scores past predictions against the candles
 //! ```
 //! As between crawler and normalizer, the store is the queue: nothing waits only in memory.
 
-use crate::actors::prediction::{PredictionActor, StopPredicting};
-use crate::actors::sentiment::{self, SentimentActor, StopAnalyzing};
+use crate::actors::poller::StopPolling;
+use crate::actors::prediction::PredictionActor;
+use crate::actors::sentiment::{self, SentimentActor};
 use crate::config::Config;
 use crate::store::analysis::FullDocumentStore;
 use crate::store::prices::PgPriceHistory;
@@ -52,7 +53,9 @@ impl AnalysisPipeline {
         let analyzer = Arc::new(Analyzer::with_aliases(&SymbolAliases::default_crypto()));
         let pool = sentiment::start_pool(cfg.analysis.workers, analyzer);
         let (s, p, c) = (store.clone(), publisher.clone(), cfg.analysis.clone());
-        let sentiment = Supervisor::start(move |_| SentimentActor::new(s, pool, p, c));
+        let cap = cfg.mailbox.pollers;
+        let sentiment =
+            Supervisor::start(move |_| SentimentActor::new(s, pool, p, c).with_capacity(cap));
 
         // Validated once here: the supervisor's factory must not fail.
         let predictor = PredictionActor::new(
@@ -62,7 +65,8 @@ impl AnalysisPipeline {
             cfg.market.symbols.clone(),
             &cfg.analysis,
         )
-        .map_err(|e| anyhow::anyhow!("analysis.horizons: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("analysis.horizons: {e}"))?
+        .with_capacity(cap);
         let prediction = Supervisor::start(move |_| predictor);
         tracing::info!(
             workers = cfg.analysis.workers,
@@ -79,7 +83,7 @@ impl AnalysisPipeline {
     /// Let the batch in flight finish and stop claiming; finish the prediction round.
     /// Unanalysed articles stay PENDING in the store for the next start.
     pub async fn shutdown(&self) {
-        let _ = self.sentiment.send(StopAnalyzing).await;
-        let _ = self.prediction.send(StopPredicting).await;
+        let _ = self.sentiment.send(StopPolling).await;
+        let _ = self.prediction.send(StopPolling).await;
     }
 }

@@ -220,7 +220,7 @@ impl MarketPipeline {
         Health::set(&health.postgres, true);
 
         let depth = MailboxDepth::new("candle_builder", cfg.mailbox.candle_builder);
-        let (w, pb, d) = (writer.clone(), publisher.clone(), depth.clone());
+        let (w, pb, d) = (writer.recipient(), publisher.recipient(), depth.clone());
         let cap = cfg.mailbox.candle_builder;
         let close_check = Duration::from_millis(cfg.market.close_check_ms);
         let close_grace = Duration::from_millis(cfg.market.close_grace_ms);

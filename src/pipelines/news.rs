@@ -1,7 +1,7 @@
 //! The news pipeline:
 //!
 //! ```text
-//! CrawlerActor (1 per active source) --RawArticle--> document store (PENDING) --claim--> NormalizerActor --(SyncArbiter pool)--> articles
+//! CrawlerActor (1 per active source) --RawArticle--> document store (PENDING) --claim--> NormalizerActor --(CPU pool)--> articles
 //! ```
 //! The store is the queue between the two: nothing is held only in memory, so a restart or a
 //! second daemon instance neither loses nor duplicates an article (the Redis lock keeps two
@@ -9,7 +9,8 @@
 //! page at once; unique `url_hash` keeps every page and article single).
 
 use crate::actors::crawler::{CrawlerActor, CrawlerDeps, StopCrawling};
-use crate::actors::normalizer::{self, NormalizerActor, StopNormalizing};
+use crate::actors::normalizer::{self, NormalizerActor};
+use crate::actors::poller::StopPolling;
 use crate::config::Config;
 use crate::news::crawl::lock::CrawlLock;
 use crate::news::sources::load_sources;
@@ -91,8 +92,9 @@ impl NewsPipeline {
             sources,
             SymbolAliases::default_crypto(),
         );
-        let (s, c) = (store.clone(), cfg.news.clone());
-        let normalizer = Supervisor::start(move |_| NormalizerActor::new(s, pool, c));
+        let (s, c, cap) = (store.clone(), cfg.news.clone(), cfg.mailbox.pollers);
+        let normalizer =
+            Supervisor::start(move |_| NormalizerActor::new(s, pool, c).with_capacity(cap));
         tracing::info!(
             crawlers = crawlers.len(),
             workers = cfg.news.normalizer_workers,
@@ -112,6 +114,6 @@ impl NewsPipeline {
         for c in &self.crawlers {
             let _ = c.send(StopCrawling).await;
         }
-        let _ = self.normalizer.send(StopNormalizing).await;
+        let _ = self.normalizer.send(StopPolling).await;
     }
 }
