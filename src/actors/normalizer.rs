@@ -8,7 +8,7 @@ use super::{HandlerTimer, count_restart};
 use crate::config::NewsConfig;
 use crate::domain::{Article, NewsSource, RawArticle};
 use crate::news::article::build_article;
-use crate::store::documents::{DocError, DocumentStore};
+use crate::store::{DocumentStore, StoreError};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -156,7 +156,7 @@ impl NormalizerActor {
                 }
             });
             futures_util::future::join_all(jobs).await;
-            Ok::<usize, DocError>(n)
+            Ok::<usize, StoreError>(n)
         };
         ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {
             act.busy = false;

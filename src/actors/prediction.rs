@@ -11,9 +11,8 @@
 
 use super::count_restart;
 use crate::config::AnalysisConfig;
-use crate::store::analysis::AnalysisStore;
-use crate::store::prices::PriceHistory;
-use crate::store::redis_analysis::AnalysisPublisher;
+use crate::store::redis::AnalysisPublisher;
+use crate::store::{AnalysisStore, PriceHistory};
 use actix::prelude::*;
 use chrono::Utc;
 use std::sync::Arc;

@@ -11,9 +11,8 @@
 use super::{HandlerTimer, count_restart};
 use crate::config::AnalysisConfig;
 use crate::domain::Article;
-use crate::store::analysis::AnalysisStore;
-use crate::store::documents::DocError;
-use crate::store::redis_analysis::AnalysisPublisher;
+use crate::store::redis::AnalysisPublisher;
+use crate::store::{AnalysisStore, StoreError};
 use actix::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -135,7 +134,7 @@ impl SentimentActor {
                 .into_iter()
                 .map(|article| analyse_one(article, &pool, store.as_ref(), &publisher));
             futures_util::future::join_all(jobs).await;
-            Ok::<usize, DocError>(n)
+            Ok::<usize, StoreError>(n)
         };
         ctx.wait(fut.into_actor(self).map(move |res, act, ctx| {
             act.busy = false;

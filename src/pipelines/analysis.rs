@@ -10,10 +10,9 @@
 use crate::actors::prediction::{PredictionActor, StopPredicting};
 use crate::actors::sentiment::{self, SentimentActor, StopAnalyzing};
 use crate::config::Config;
-use crate::store::analysis::FullDocumentStore;
-use crate::store::prices::PgPriceHistory;
-use crate::store::redis::RedisKeys;
-use crate::store::redis_analysis::AnalysisPublisher;
+use crate::store::FullDocumentStore;
+use crate::store::postgres::PgPriceHistory;
+use crate::store::redis::{AnalysisPublisher, RedisKeys};
 use actix::{Addr, Supervisor};
 use anyhow::Context as _;
 use std::sync::Arc;

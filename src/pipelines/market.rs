@@ -8,7 +8,6 @@
 //! their own, so JSON parsing, COPY encoding and Redis pipelines use both cores. Every actor runs
 //! under a `Supervisor`; every mailbox is bounded.
 
-use crate::telemetry::progress::Progress;
 use crate::actors::candle_builder::{CandleBuilderActor, Drain};
 use crate::actors::exchange_feed::{ExchangeFeedActor, StopIntake};
 use crate::actors::market_writer::{FlushAll, MarketWriterActor};
@@ -16,10 +15,10 @@ use crate::actors::redis_publisher::{CacheSymbols, FlushPublisher, RedisPublishe
 use crate::actors::{Mailbox, MailboxDepth};
 use crate::config::Config;
 use crate::domain::{CandleBook, SymbolInfo};
-use crate::store::postgres::PgMarketStore;
 use crate::store::spool::Spool;
-use crate::store::{self, MarketStore};
+use crate::store::{self, MarketStore, PgMarketStore};
 use crate::telemetry::Health;
+use crate::telemetry::progress::Progress;
 use actix::{Arbiter, Supervisor};
 use anyhow::Context as _;
 use rust_decimal::Decimal;

@@ -9,11 +9,11 @@ mod operations;
 pub mod retention;
 
 use crate::config::Config;
+use crate::telemetry::progress::Progress;
 use crate::telemetry::{self, Health};
 use anyhow::Context as _;
 use std::process::ExitCode;
 use std::sync::Arc;
-use crate::telemetry::progress::Progress;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -116,7 +116,7 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
 async fn wait_for_shutdown(
     progress: &Progress,
     opts: &RunOptions,
-    news: Option<&dyn crate::store::analysis::FullDocumentStore>,
+    news: Option<&dyn crate::store::FullDocumentStore>,
     notifier: &crate::systemd::Notifier,
 ) -> anyhow::Result<&'static str> {
     use tokio::signal::unix::{SignalKind, signal};
