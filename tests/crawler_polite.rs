@@ -16,7 +16,7 @@ use tradepipe::domain::{Article, NewsSource, ProcessingStatus, RawArticle};
 use tradepipe::news::crawl::fetch::{FetchError, FetchSettings, Fetched, PoliteFetcher};
 use tradepipe::news::crawl::lock::CrawlLock;
 use tradepipe::news::normalize::canonicalize_url;
-use tradepipe::store::documents::{DocError, DocumentStore, StoreCounts};
+use tradepipe::store::{DocumentStore, StoreCounts, StoreError};
 use tradepipe_testkit::news_server::{
     EntryKind, LoggedRequest, NewsServer, NewsServerConfig, start,
 };
@@ -44,20 +44,20 @@ impl FakeStore {
 
 #[async_trait::async_trait]
 impl DocumentStore for FakeStore {
-    async fn prepare(&self) -> Result<(), DocError> {
+    async fn prepare(&self) -> Result<(), StoreError> {
         Ok(())
     }
-    async fn upsert_sources(&self, _: &[NewsSource]) -> Result<(), DocError> {
+    async fn upsert_sources(&self, _: &[NewsSource]) -> Result<(), StoreError> {
         Ok(())
     }
-    async fn source(&self, _: &str) -> Result<Option<NewsSource>, DocError> {
+    async fn source(&self, _: &str) -> Result<Option<NewsSource>, StoreError> {
         Ok(None)
     }
-    async fn mark_crawled(&self, source: &str, at: DateTime<Utc>) -> Result<(), DocError> {
+    async fn mark_crawled(&self, source: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.crawled.lock().unwrap().insert(source.to_string(), at);
         Ok(())
     }
-    async fn known_url_hashes(&self, hashes: &[String]) -> Result<HashSet<String>, DocError> {
+    async fn known_url_hashes(&self, hashes: &[String]) -> Result<HashSet<String>, StoreError> {
         let raws = self.raws.lock().unwrap();
         let have: HashSet<&String> = raws.iter().map(|r| &r.url_hash).collect();
         Ok(hashes
@@ -66,7 +66,7 @@ impl DocumentStore for FakeStore {
             .cloned()
             .collect())
     }
-    async fn insert_raw_article(&self, raw: &RawArticle) -> Result<Option<String>, DocError> {
+    async fn insert_raw_article(&self, raw: &RawArticle) -> Result<Option<String>, StoreError> {
         *self.inserts.lock().unwrap() += 1;
         let mut raws = self.raws.lock().unwrap();
         if raws.iter().any(|r| r.url_hash == raw.url_hash) {
@@ -77,25 +77,29 @@ impl DocumentStore for FakeStore {
         raws.push(stored.clone());
         Ok(Some(stored.id))
     }
-    async fn raw_article(&self, id: &str) -> Result<Option<RawArticle>, DocError> {
+    async fn raw_article(&self, id: &str) -> Result<Option<RawArticle>, StoreError> {
         Ok(self.raws().into_iter().find(|r| r.id == id))
     }
-    async fn claim_raw_articles(&self, _: usize, _: Duration) -> Result<Vec<RawArticle>, DocError> {
+    async fn claim_raw_articles(
+        &self,
+        _: usize,
+        _: Duration,
+    ) -> Result<Vec<RawArticle>, StoreError> {
         Ok(Vec::new())
     }
-    async fn complete_raw_article(&self, _: &str, _: &Article) -> Result<String, DocError> {
-        Err(DocError::NotAvailable("fake".into()))
+    async fn complete_raw_article(&self, _: &str, _: &Article) -> Result<String, StoreError> {
+        Err(StoreError::Unsupported("fake".into()))
     }
-    async fn fail_raw_article(&self, _: &str, _: &str, _: u32) -> Result<(), DocError> {
+    async fn fail_raw_article(&self, _: &str, _: &str, _: u32) -> Result<(), StoreError> {
         Ok(())
     }
-    async fn article_by_url_hash(&self, _: &str) -> Result<Option<Article>, DocError> {
+    async fn article_by_url_hash(&self, _: &str) -> Result<Option<Article>, StoreError> {
         Ok(None)
     }
-    async fn counts(&self) -> Result<StoreCounts, DocError> {
+    async fn counts(&self) -> Result<StoreCounts, StoreError> {
         Ok(StoreCounts::default())
     }
-    async fn ping(&self) -> Result<(), DocError> {
+    async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
 }

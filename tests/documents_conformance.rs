@@ -26,10 +26,11 @@ use tradepipe::domain::news::{
 };
 use tradepipe::domain::{Article, NewsSource, ProcessingStatus, RawArticle};
 use tradepipe::news::normalize::url_hash;
-use tradepipe::store::analysis::{AnalysisCounts, FullDocumentStore};
-use tradepipe::store::documents::{DocError, DocumentStore, StoreCounts, open_document_store};
-use tradepipe::store::documents_mongo::MongoDocumentStore;
-use tradepipe::store::documents_pg::PgDocumentStore;
+use tradepipe::store::mongo::MongoDocumentStore;
+use tradepipe::store::postgres::PgDocumentStore;
+use tradepipe::store::{
+    AnalysisCounts, DocumentStore, FullDocumentStore, StoreCounts, StoreError, open_document_store,
+};
 use tradepipe_model::analysis::{Analyzer, Direction};
 use tradepipe_model::predict::{MarketView, WeighParams, build_prediction, score};
 use tradepipe_model::record::{AnalysisRecord, TrendPredictionRecord};
@@ -53,7 +54,7 @@ fn t(offset_secs: i64) -> DateTime<Utc> {
 /// long the suite runs.
 #[test]
 fn fixture_times_are_far_from_the_ttl_index() {
-    use tradepipe::store::documents_mongo::RAW_ARTICLE_TTL;
+    use tradepipe::store::mongo::RAW_ARTICLE_TTL;
     let ttl = ChronoDuration::from_std(RAW_ARTICLE_TTL).unwrap();
     for offset in [0, 401] {
         let age = Utc::now() - t(offset);
@@ -242,7 +243,7 @@ async fn sources(store: &dyn DocumentStore) {
     );
     assert!(matches!(
         store.mark_crawled("Nobody", t(5)).await,
-        Err(DocError::NotFound { .. })
+        Err(StoreError::NotFound { .. })
     ));
 
     // The configuration changes; the same name twice in one call and once more: one source,
@@ -318,7 +319,7 @@ async fn raw_insert_dedups(store: &dyn DocumentStore) {
     bad.url_hash = bad.url_hash.to_uppercase();
     assert!(matches!(
         store.insert_raw_article(&bad).await,
-        Err(DocError::Invalid(_))
+        Err(StoreError::Invalid(_))
     ));
 
     let after = store.counts().await.unwrap();
@@ -500,7 +501,7 @@ async fn complete_and_fail(store: &dyn DocumentStore) {
     mismatched.raw_article_id = a.id.clone();
     assert!(matches!(
         store.complete_raw_article(&b.id, &mismatched).await,
-        Err(DocError::Invalid(_))
+        Err(StoreError::Invalid(_))
     ));
     let mut orphan = art.clone();
     orphan.raw_article_id.clear();
@@ -508,7 +509,7 @@ async fn complete_and_fail(store: &dyn DocumentStore) {
         store
             .complete_raw_article(&sibling_id(&a.id), &orphan)
             .await,
-        Err(DocError::NotFound { .. })
+        Err(StoreError::NotFound { .. })
     ));
     // A completed page stays completed when a late worker reports a failure.
     store.fail_raw_article(&a.id, "late", 3).await.unwrap();
@@ -565,7 +566,7 @@ async fn complete_and_fail(store: &dyn DocumentStore) {
     );
     assert!(matches!(
         store.fail_raw_article(&sibling_id(&c.id), "x", 3).await,
-        Err(DocError::NotFound { .. })
+        Err(StoreError::NotFound { .. })
     ));
 
     let after = store.counts().await.unwrap();
@@ -952,13 +953,13 @@ async fn analysis_queue_and_results(store: &dyn FullDocumentStore) {
         .unwrap();
     assert!(matches!(
         store.fail_analysis(&sibling_id(&hack.id), "x").await,
-        Err(DocError::NotFound { .. })
+        Err(StoreError::NotFound { .. })
     ));
     let mut unknown = analysed(&slow, t(130));
     unknown.article_id = sibling_id(&slow.id);
     assert!(matches!(
         store.complete_analysis(&unknown).await,
-        Err(DocError::NotFound { .. })
+        Err(StoreError::NotFound { .. })
     ));
     assert!(
         store
@@ -1093,7 +1094,7 @@ async fn predictions_are_stored_once_and_scored_once(store: &dyn FullDocumentSto
         store
             .score_prediction(&sibling_id(&id0), &outcome, 0.5)
             .await,
-        Err(DocError::NotFound { .. })
+        Err(StoreError::NotFound { .. })
     ));
     assert!(
         store.score_prediction(&id1, &outcome, 1.5).await.is_err(),

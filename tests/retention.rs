@@ -12,9 +12,9 @@ use std::sync::Arc;
 use tradepipe::config::RetentionConfig;
 use tradepipe::lifecycle::archive::Archive;
 use tradepipe::lifecycle::{Lifecycle, LifecycleStores, PassReport, PolicyReport};
-use tradepipe::store::retention::SessionStore;
-use tradepipe::store::retention_pg::PgRetentionStore;
-use tradepipe::store::retention_redis::RedisSessionStore;
+use tradepipe::store::SessionStore;
+use tradepipe::store::postgres::PgRetentionStore;
+use tradepipe::store::redis::RedisSessionStore;
 
 /// Mid-morning, so that the day-granular cutoffs differ from the exact ones.
 fn now() -> DateTime<Utc> {

@@ -12,11 +12,9 @@ use std::time::{Duration, Instant};
 use tradepipe::actors::sentiment::{self, SentimentActor, StopAnalyzing};
 use tradepipe::config::AnalysisConfig;
 use tradepipe::news::normalize::{build_article, raw_from_file};
-use tradepipe::store::analysis::AnalysisStore;
-use tradepipe::store::documents::DocumentStore;
-use tradepipe::store::documents_pg::PgDocumentStore;
-use tradepipe::store::redis::RedisKeys;
-use tradepipe::store::redis_analysis::AnalysisPublisher;
+use tradepipe::store::postgres::PgDocumentStore;
+use tradepipe::store::redis::{AnalysisPublisher, RedisKeys};
+use tradepipe::store::{AnalysisStore, DocumentStore};
 use tradepipe_model::aliases::SymbolAliases;
 use tradepipe_model::analysis::Analyzer;
 

@@ -7,7 +7,8 @@ use sqlx::{PgPool, Row};
 use std::str::FromStr;
 use std::sync::Arc;
 use tradepipe::domain::{Candle, Interval, MarketBatch, SymbolInfo, Trade};
-use tradepipe::store::{MarketStore, PgMarketStore, StoreError};
+use tradepipe::store::postgres::PgRetentionStore;
+use tradepipe::store::{MarketMaintenance, MarketStore, PgMarketStore, StoreError};
 
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
@@ -429,7 +430,7 @@ async fn inexact_values_are_rejected_before_rounding(pool: PgPool) {
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::InvalidData(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     let mut t = trade("BTCUSDT", u64::MAX, T0);
     t.price = d("1.00000000000000"); // trailing zeros are fine, the id is not
     let err = store
@@ -471,8 +472,10 @@ async fn symbol_summary_refreshes_concurrently(pool: PgPool) {
         })
         .await
         .unwrap();
-    store.refresh_symbol_summary().await.unwrap();
-    store.refresh_symbol_summary().await.unwrap();
+    // Refreshed by retention's maintenance, the only caller in the daemon.
+    let maintenance = PgRetentionStore::new(pool.clone());
+    maintenance.refresh_symbol_summary().await.unwrap();
+    maintenance.refresh_symbol_summary().await.unwrap();
     let (count, last_price): (i64, Decimal) = sqlx::query_as(
         "SELECT candle_count, last_price FROM trading.symbol_summary WHERE symbol_id = 'BTCUSDT'",
     )
@@ -545,4 +548,80 @@ async fn tick_throughput(pool: PgPool) {
         total as f64 / secs,
         std::env::var("NO_TICK_FK").is_err()
     );
+}
+
+/// The writer creates a missing day's tick partition by attach, which takes only SHARE UPDATE
+/// EXCLUSIVE on `trading.price_ticks`: a reader holding a transaction open on the ticks does not
+/// hold it up. (`CREATE TABLE ... PARTITION OF` needs ACCESS EXCLUSIVE on the parent: it would
+/// queue behind the reader, and the write would fail on the 1 s lock timeout.)
+#[sqlx::test(migrations = "./migrations")]
+async fn writer_creates_a_partition_while_the_ticks_are_read(pool: PgPool) {
+    let options = (*pool.connect_options())
+        .clone()
+        .options([("lock_timeout", "1s")]);
+    let writer_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let store = store_with(&writer_pool, &["BTCUSDT"]).await;
+
+    let mut reader = pool.begin().await.unwrap();
+    let _: i64 = sqlx::query_scalar("SELECT count(*) FROM trading.price_ticks")
+        .fetch_one(&mut *reader)
+        .await
+        .unwrap();
+
+    // A day no partition exists for yet.
+    let day = NaiveDate::from_ymd_opt(2031, 3, 4).unwrap();
+    let ms = day
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis();
+    let written = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        store.write_batch(&MarketBatch {
+            ticks: vec![trade("BTCUSDT", 1, ms)],
+            candles: vec![],
+        }),
+    )
+    .await
+    .expect("the write finishes");
+    assert_eq!(written.unwrap().ticks_inserted, 1);
+
+    let attached: bool = sqlx::query_scalar(
+        "SELECT relispartition FROM pg_class WHERE oid = 'trading.price_ticks_20310304'::regclass",
+    )
+    .fetch_one(&mut *reader)
+    .await
+    .unwrap();
+    assert!(
+        attached,
+        "the day's table is attached to trading.price_ticks"
+    );
+    reader.commit().await.unwrap();
+    assert_eq!(stored_ticks(&pool, "BTCUSDT").await.len(), 1);
+}
+
+/// Two creators of the same days (the writer and retention, or two daemons) both succeed, and
+/// each day ends up as one attached partition.
+#[sqlx::test(migrations = "./migrations")]
+async fn racing_partition_creators_both_succeed(pool: PgPool) {
+    let from = NaiveDate::from_ymd_opt(2032, 5, 1).unwrap();
+    let days: Vec<NaiveDate> = from.iter_days().take(5).collect();
+    let (a, b) = tokio::join!(
+        tradepipe::store::postgres::ensure_tick_partitions(&pool, &days),
+        tradepipe::store::postgres::ensure_tick_partitions(&pool, &days),
+    );
+    a.unwrap();
+    b.unwrap();
+    let attached: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'trading.price_ticks'::regclass
+           AND inhrelid::regclass::text LIKE 'trading.price_ticks_203205%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(attached, 5);
 }

@@ -264,7 +264,7 @@ impl StubStore {
         } else {
             Err(StoreError::Unavailable {
                 context: "stub".into(),
-                source: sqlx::Error::PoolTimedOut,
+                source: tradepipe::store::BackendError::Postgres(sqlx::Error::PoolTimedOut),
             })
         }
     }

@@ -20,7 +20,7 @@ use crate::news::crawl::feeds::{self, FeedItem};
 use crate::news::crawl::fetch::{FetchError, FetchSettings, Fetched, FetchedPage, PoliteFetcher};
 use crate::news::crawl::lock::{CrawlLock, LockGuard};
 use crate::news::normalize::{canonicalize_url, url_hash};
-use crate::store::documents::DocumentStore;
+use crate::store::DocumentStore;
 use actix::prelude::*;
 use chrono::Utc;
 use futures_util::FutureExt;

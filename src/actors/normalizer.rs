@@ -10,7 +10,7 @@ use super::poller::{PollJob, PollingActor, Round};
 use crate::config::NewsConfig;
 use crate::domain::{Article, NewsSource, RawArticle};
 use crate::news::normalize::build_article;
-use crate::store::documents::{DocError, DocumentStore};
+use crate::store::{DocumentStore, StoreError};
 use futures_util::future::LocalBoxFuture;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,13 +75,13 @@ impl PollingActor<NormalizeJob> {
 
 impl PollJob for NormalizeJob {
     const NAME: &'static str = ACTOR;
-    type Error = DocError;
+    type Error = StoreError;
 
     fn interval(&self) -> Duration {
         Duration::from_millis(self.cfg.poll_interval_ms.max(50))
     }
 
-    fn round(&mut self) -> LocalBoxFuture<'static, Result<Round, DocError>> {
+    fn round(&mut self) -> LocalBoxFuture<'static, Result<Round, StoreError>> {
         let store = self.store.clone();
         let pool = self.pool.clone();
         let limit = self.cfg.normalizer_workers.max(1) * 4;

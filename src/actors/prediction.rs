@@ -11,9 +11,8 @@
 
 use super::poller::{PollJob, PollingActor, Round};
 use crate::config::AnalysisConfig;
-use crate::store::analysis::AnalysisStore;
-use crate::store::prices::PriceHistory;
-use crate::store::redis_analysis::AnalysisPublisher;
+use crate::store::redis::AnalysisPublisher;
+use crate::store::{AnalysisStore, PriceHistory};
 use chrono::Utc;
 use futures_util::future::LocalBoxFuture;
 use std::convert::Infallible;

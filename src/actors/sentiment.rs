@@ -13,9 +13,9 @@ use super::cpu_pool::{CpuPool, CpuWork};
 use super::poller::{PollJob, PollingActor, Round};
 use crate::config::AnalysisConfig;
 use crate::domain::Article;
-use crate::store::analysis::AnalysisStore;
-use crate::store::documents::DocError;
-use crate::store::redis_analysis::AnalysisPublisher;
+use crate::store::AnalysisStore;
+use crate::store::StoreError;
+use crate::store::redis::AnalysisPublisher;
 use futures_util::future::LocalBoxFuture;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,13 +93,13 @@ impl PollingActor<SentimentJob> {
 
 impl PollJob for SentimentJob {
     const NAME: &'static str = ACTOR;
-    type Error = DocError;
+    type Error = StoreError;
 
     fn interval(&self) -> Duration {
         Duration::from_millis(self.cfg.poll_interval_ms.max(50))
     }
 
-    fn round(&mut self) -> LocalBoxFuture<'static, Result<Round, DocError>> {
+    fn round(&mut self) -> LocalBoxFuture<'static, Result<Round, StoreError>> {
         let refresh_backlog = self.backlog_at.is_none_or(|t| t.elapsed() >= BACKLOG_EVERY);
         if refresh_backlog {
             self.backlog_at = Some(Instant::now());

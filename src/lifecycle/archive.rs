@@ -7,7 +7,7 @@
 //! `{dir}/{policy}/MANIFEST.json`. A second part of a day exists only when a pass failed after
 //! archiving and before deleting everything, and rows were added or changed meanwhile.
 
-use crate::store::retention::RetentionError;
+use super::RetentionError;
 use chrono::{DateTime, NaiveDate, Utc};
 use flate2::Compression;
 use flate2::read::GzDecoder;

@@ -1,7 +1,7 @@
 //! The data lifecycle: the seed's retention table as policies, and one pass that enforces them.
 //! The RetentionActor runs a pass on a schedule, `tradepipe retention --once/--dry-run` runs one
-//! by hand; both only call [`Lifecycle::run_pass`]. Storage is behind the traits in
-//! `store::retention`.
+//! by hand; both only call [`Lifecycle::run_pass`]. Storage is behind the retention traits of
+//! `store::contract`.
 //!
 //! Safety rules a pass keeps:
 //! - a row of an archived policy is deleted only after the file holding it and the manifest
@@ -16,14 +16,38 @@
 pub mod archive;
 
 use crate::config::{AgePolicy, RetentionConfig};
-use crate::store::retention::{
-    MarketMaintenance, Resolved, RetentionError, RowStore, RowTarget, RowVersion, SessionStore,
+use crate::store::{
+    MarketMaintenance, Resolved, RowStore, RowTarget, RowVersion, SessionStore, StoreError,
 };
 use archive::{Archive, DayArchive};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// What can stop a pass: a store, or the archive files this module writes.
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("archive {path}: {source}")]
+    Archive {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("archive manifest {path}: {message}")]
+    Manifest { path: String, message: String },
+}
+
+impl RetentionError {
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        RetentionError::Archive {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
 
 /// Rows read per export statement.
 const EXPORT_PAGE: usize = 10_000;
@@ -514,6 +538,6 @@ impl Lifecycle {
 
     /// Refreshes `trading.symbol_summary` without blocking its readers.
     pub async fn refresh_summary(&self) -> Result<(), RetentionError> {
-        self.stores.maintenance.refresh_symbol_summary().await
+        Ok(self.stores.maintenance.refresh_symbol_summary().await?)
     }
 }

@@ -15,10 +15,9 @@ use crate::actors::redis_publisher::{CacheSymbols, FlushPublisher, RedisPublishe
 use crate::actors::{Mailbox, MailboxDepth};
 use crate::config::Config;
 use crate::domain::{CandleBook, SymbolInfo};
-use crate::store::postgres::PgMarketStore;
 use crate::store::spool::Spool;
 use crate::store::spool_thread::SpoolThread;
-use crate::store::{self, MarketStore};
+use crate::store::{self, MarketStore, PgMarketStore};
 use crate::telemetry::Health;
 use crate::telemetry::progress::Progress;
 use actix::{Arbiter, Supervisor};

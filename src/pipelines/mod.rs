@@ -116,7 +116,7 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
 async fn wait_for_shutdown(
     progress: &Progress,
     opts: &RunOptions,
-    news: Option<&dyn crate::store::analysis::FullDocumentStore>,
+    news: Option<&dyn crate::store::FullDocumentStore>,
     notifier: &crate::systemd::Notifier,
 ) -> anyhow::Result<&'static str> {
     use tokio::signal::unix::{SignalKind, signal};

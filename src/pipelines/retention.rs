@@ -5,11 +5,10 @@
 use crate::actors::retention::{RetentionActor, StopRetention};
 use crate::config::{Config, DocumentBackend};
 use crate::lifecycle::{Lifecycle, LifecycleStores, PassReport};
-use crate::store::documents_mongo::MongoDocumentStore;
-use crate::store::retention::{RowStore, SessionStore};
-use crate::store::retention_mongo::MongoRetentionStore;
-use crate::store::retention_pg::PgRetentionStore;
-use crate::store::retention_redis::RedisSessionStore;
+use crate::store::mongo::{MongoDocumentStore, MongoRetentionStore};
+use crate::store::postgres::PgRetentionStore;
+use crate::store::redis::RedisSessionStore;
+use crate::store::{RowStore, SessionStore};
 use actix::{Addr, Arbiter, Supervisor};
 use anyhow::Context as _;
 use std::sync::Arc;

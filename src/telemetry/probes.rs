@@ -58,7 +58,7 @@ const NEWS_COUNT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Keeps the news backlog gauges (`tradepipe_news_raw_pages{status}`, `tradepipe_news_articles`)
 /// current until the process ends.
-pub async fn run_news_counts(store: std::sync::Arc<dyn crate::store::documents::DocumentStore>) {
+pub async fn run_news_counts(store: std::sync::Arc<dyn crate::store::DocumentStore>) {
     let mut tick = tokio::time::interval(NEWS_COUNT_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

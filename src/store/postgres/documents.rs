@@ -12,10 +12,11 @@
 //! body, symbols, ...) are filled from the same value for SQL queries, indexes and full-text
 //! search.
 
-use super::documents::{DocError, DocumentStore, StoreCounts, check_completion};
-use super::is_retryable_sqlx;
+use super::{Call, pg_err};
 use crate::domain::news::{FeedEntryMeta, RateLimit, SourceKind, SourceMetadata, SourceSelectors};
-use crate::domain::{Article, NewsSource, ProcessingStatus, RawArticle};
+use crate::domain::{Article, NewsSource, RawArticle};
+use crate::store::contract::{check_completion, status_from_str, validate_url_hash};
+use crate::store::{DocumentStore, StoreCounts, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
@@ -36,74 +37,8 @@ impl PgDocumentStore {
         PgDocumentStore { pool }
     }
 
-    pub(crate) fn pool(&self) -> &PgPool {
+    pub(super) fn pool(&self) -> &PgPool {
         &self.pool
-    }
-}
-
-/// Classifies a sqlx error: connection, pool and server-availability failures (08*, 53*, 57P*,
-/// ...) are [`DocError::Unavailable`] (retry later), data and constraint errors (classes 22 and
-/// 23) are [`DocError::Invalid`], anything else [`DocError::Store`]. sqlx errors from a pool never
-/// carry the connection URL, so no password can end up in the message.
-pub(crate) fn pg_err(context: &str, e: sqlx::Error) -> DocError {
-    let context = context.to_string();
-    if is_retryable_sqlx(&e) {
-        return DocError::Unavailable {
-            context,
-            message: e.to_string(),
-        };
-    }
-    if let sqlx::Error::Database(db) = &e
-        && db
-            .code()
-            .is_some_and(|c| c.starts_with("22") || c.starts_with("23"))
-    {
-        return DocError::Invalid(format!("{context}: {e}"));
-    }
-    DocError::Store {
-        context,
-        message: e.to_string(),
-    }
-}
-
-pub(crate) fn corrupt(context: &str, message: impl Into<String>) -> DocError {
-    DocError::Store {
-        context: context.to_string(),
-        message: message.into(),
-    }
-}
-
-/// `url_hash` is the dedup key in both stores: SHA-256 as 64 lower-case hex digits, so two
-/// spellings of one hash can never both be stored (PostgreSQL also has a CHECK for it; MongoDB
-/// relies on this).
-pub(crate) fn validate_url_hash(hash: &str) -> Result<(), DocError> {
-    if hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        Ok(())
-    } else {
-        Err(DocError::Invalid(format!(
-            "url_hash must be 64 lower-case hex digits (SHA-256), got {hash:?}"
-        )))
-    }
-}
-
-/// Ids are UUIDs in PostgreSQL. Text that is not one cannot name a stored row; checking here
-/// turns it into "not found" instead of an SQL cast error.
-pub(crate) fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
-}
-
-pub(crate) fn status_from_str(s: &str) -> Option<ProcessingStatus> {
-    match s {
-        "PENDING" => Some(ProcessingStatus::Pending),
-        "PROCESSING" => Some(ProcessingStatus::Processing),
-        "COMPLETED" => Some(ProcessingStatus::Completed),
-        "FAILED" => Some(ProcessingStatus::Failed),
-        _ => None,
     }
 }
 
@@ -128,7 +63,7 @@ const RAW_COLUMNS: &str = "id::text AS id, url, url_hash, source_name, raw_html,
      response_headers, http_status, crawled_at, processing_status, retry_count, error_message, \
      feed_entry";
 
-fn raw_from_row(row: &PgRow) -> Result<RawArticle, DocError> {
+fn raw_from_row(row: &PgRow) -> Result<RawArticle, StoreError> {
     const CTX: &str = "reading a raw article";
     let get = |e: sqlx::Error| pg_err(CTX, e);
     let status: String = row.try_get("processing_status").map_err(get)?;
@@ -143,19 +78,22 @@ fn raw_from_row(row: &PgRow) -> Result<RawArticle, DocError> {
         source_name: row.try_get("source_name").map_err(get)?,
         raw_html: row.try_get("raw_html").map_err(get)?,
         response_headers: headers.0,
-        http_status: u16::try_from(http_status)
-            .map_err(|_| corrupt(CTX, format!("http_status {http_status} out of range")))?,
+        http_status: u16::try_from(http_status).map_err(|_| {
+            StoreError::corrupt(CTX, format!("http_status {http_status} out of range"))
+        })?,
         crawled_at: row.try_get("crawled_at").map_err(get)?,
-        processing_status: status_from_str(&status)
-            .ok_or_else(|| corrupt(CTX, format!("unknown processing_status {status:?}")))?,
-        retry_count: u32::try_from(retry_count)
-            .map_err(|_| corrupt(CTX, format!("retry_count {retry_count} out of range")))?,
+        processing_status: status_from_str(&status).ok_or_else(|| {
+            StoreError::corrupt(CTX, format!("unknown processing_status {status:?}"))
+        })?,
+        retry_count: u32::try_from(retry_count).map_err(|_| {
+            StoreError::corrupt(CTX, format!("retry_count {retry_count} out of range"))
+        })?,
         error_message: row.try_get("error_message").map_err(get)?,
         feed_entry: feed_entry.map(|j| j.0),
     })
 }
 
-fn source_from_row(row: &PgRow) -> Result<NewsSource, DocError> {
+fn source_from_row(row: &PgRow) -> Result<NewsSource, StoreError> {
     const CTX: &str = "reading a news source";
     let get = |e: sqlx::Error| pg_err(CTX, e);
     let kind: String = row.try_get("type").map_err(get)?;
@@ -168,10 +106,10 @@ fn source_from_row(row: &PgRow) -> Result<NewsSource, DocError> {
         base_url: row.try_get("base_url").map_err(get)?,
         feed_url: row.try_get("feed_url").map_err(get)?,
         kind: kind_from_str(&kind)
-            .ok_or_else(|| corrupt(CTX, format!("unknown source type {kind:?}")))?,
+            .ok_or_else(|| StoreError::corrupt(CTX, format!("unknown source type {kind:?}")))?,
         is_active: row.try_get("is_active").map_err(get)?,
         crawl_interval_minutes: u32::try_from(interval).map_err(|_| {
-            corrupt(
+            StoreError::corrupt(
                 CTX,
                 format!("crawl_interval_minutes {interval} out of range"),
             )
@@ -185,27 +123,27 @@ fn source_from_row(row: &PgRow) -> Result<NewsSource, DocError> {
 
 /// The article as stored in `doc`: without its id (the row's primary key is the id) and with
 /// `raw_article_id` set to the raw page it was completed from.
-fn article_doc(raw_id: &str, article: &Article) -> Result<serde_json::Value, DocError> {
+fn article_doc(raw_id: &str, article: &Article) -> Result<serde_json::Value, StoreError> {
     let mut doc = article.clone();
     doc.id = String::new();
     doc.raw_article_id = raw_id.to_string();
     let mut value = serde_json::to_value(&doc)
-        .map_err(|e| DocError::Invalid(format!("serializing article {}: {e}", article.url)))?;
+        .map_err(|e| StoreError::Invalid(format!("serializing article {}: {e}", article.url)))?;
     if let Some(obj) = value.as_object_mut() {
         obj.remove("id");
     }
     Ok(value)
 }
 
-fn to_i32(what: &str, v: u32) -> Result<i32, DocError> {
-    i32::try_from(v).map_err(|_| DocError::Invalid(format!("{what} {v} is too large")))
+fn to_i32(what: &str, v: u32) -> Result<i32, StoreError> {
+    i32::try_from(v).map_err(|_| StoreError::Invalid(format!("{what} {v} is too large")))
 }
 
 #[async_trait::async_trait]
 impl DocumentStore for PgDocumentStore {
     /// The schema is created by the migrations; this only checks that 0005 was applied, so a
     /// daemon started against an old database fails at start with a clear message.
-    async fn prepare(&self) -> Result<(), DocError> {
+    async fn prepare(&self) -> Result<(), StoreError> {
         const CTX: &str = "checking the document schema";
         let ok: bool = sqlx::query_scalar(
             "SELECT to_regclass('content.news_sources') IS NOT NULL
@@ -220,7 +158,7 @@ impl DocumentStore for PgDocumentStore {
         if ok {
             Ok(())
         } else {
-            Err(corrupt(
+            Err(StoreError::corrupt(
                 CTX,
                 "content.news_sources/raw_articles/articles.doc missing: \
                  migration 0005_documents has not been applied",
@@ -228,7 +166,7 @@ impl DocumentStore for PgDocumentStore {
         }
     }
 
-    async fn upsert_sources(&self, sources: &[NewsSource]) -> Result<(), DocError> {
+    async fn upsert_sources(&self, sources: &[NewsSource]) -> Result<(), StoreError> {
         const CTX: &str = "upserting news sources";
         let mut tx = self.pool.begin().await.map_err(|e| pg_err(CTX, e))?;
         // One statement per source: a list naming a source twice must not fail ("ON CONFLICT
@@ -262,12 +200,12 @@ impl DocumentStore for PgDocumentStore {
             .bind(s.last_crawled_at)
             .execute(&mut *tx)
             .await
-            .map_err(|e| pg_err(&format!("upserting news source {:?}", s.name), e))?;
+            .map_err(|e| pg_err(format!("upserting news source {:?}", s.name), e))?;
         }
         tx.commit().await.map_err(|e| pg_err(CTX, e))
     }
 
-    async fn source(&self, name: &str) -> Result<Option<NewsSource>, DocError> {
+    async fn source(&self, name: &str) -> Result<Option<NewsSource>, StoreError> {
         let row = sqlx::query(
             "SELECT name, base_url, feed_url, type, is_active, crawl_interval_minutes,
                     selectors, rate_limit, metadata, last_crawled_at
@@ -276,28 +214,25 @@ impl DocumentStore for PgDocumentStore {
         .bind(name)
         .fetch_optional(&self.pool)
         .await
-        .map_err(|e| pg_err(&format!("reading news source {name:?}"), e))?;
+        .map_err(|e| pg_err(format!("reading news source {name:?}"), e))?;
         row.as_ref().map(source_from_row).transpose()
     }
 
-    async fn mark_crawled(&self, source: &str, at: DateTime<Utc>) -> Result<(), DocError> {
+    async fn mark_crawled(&self, source: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let done =
             sqlx::query("UPDATE content.news_sources SET last_crawled_at = $2 WHERE name = $1")
                 .bind(source)
                 .bind(at)
                 .execute(&self.pool)
                 .await
-                .map_err(|e| pg_err(&format!("marking news source {source:?} crawled"), e))?;
+                .map_err(|e| pg_err(format!("marking news source {source:?} crawled"), e))?;
         if done.rows_affected() == 0 {
-            return Err(DocError::NotFound {
-                what: "news source",
-                key: source.to_string(),
-            });
+            return Err(StoreError::not_found("news source", source));
         }
         Ok(())
     }
 
-    async fn known_url_hashes(&self, hashes: &[String]) -> Result<HashSet<String>, DocError> {
+    async fn known_url_hashes(&self, hashes: &[String]) -> Result<HashSet<String>, StoreError> {
         if hashes.is_empty() {
             return Ok(HashSet::new());
         }
@@ -311,7 +246,7 @@ impl DocumentStore for PgDocumentStore {
         Ok(known.into_iter().collect())
     }
 
-    async fn insert_raw_article(&self, raw: &RawArticle) -> Result<Option<String>, DocError> {
+    async fn insert_raw_article(&self, raw: &RawArticle) -> Result<Option<String>, StoreError> {
         validate_url_hash(&raw.url_hash)?;
         let id: Option<String> = sqlx::query_scalar(
             "INSERT INTO content.raw_articles
@@ -334,21 +269,21 @@ impl DocumentStore for PgDocumentStore {
         .bind(raw.feed_entry.as_ref().map(Json))
         .fetch_optional(&self.pool)
         .await
-        .map_err(|e| pg_err(&format!("inserting raw article {}", raw.url), e))?;
+        .map_err(|e| pg_err(format!("inserting raw article {}", raw.url), e))?;
         Ok(id)
     }
 
-    async fn raw_article(&self, id: &str) -> Result<Option<RawArticle>, DocError> {
-        if !is_uuid(id) {
+    async fn raw_article(&self, id: &str) -> Result<Option<RawArticle>, StoreError> {
+        let Some(call) = Call::read("raw article", id) else {
             return Ok(None);
-        }
+        };
         let row = sqlx::query(&format!(
             "SELECT {RAW_COLUMNS} FROM content.raw_articles WHERE id = $1::uuid"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
-        .map_err(|e| pg_err(&format!("reading raw article {id}"), e))?;
+        .map_err(call.err())?;
         row.as_ref().map(raw_from_row).transpose()
     }
 
@@ -363,7 +298,7 @@ impl DocumentStore for PgDocumentStore {
         &self,
         limit: usize,
         lease: Duration,
-    ) -> Result<Vec<RawArticle>, DocError> {
+    ) -> Result<Vec<RawArticle>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -400,18 +335,11 @@ impl DocumentStore for PgDocumentStore {
         &self,
         raw_id: &str,
         article: &Article,
-    ) -> Result<String, DocError> {
+    ) -> Result<String, StoreError> {
         check_completion(raw_id, article)?;
-        let not_found = || DocError::NotFound {
-            what: "raw article",
-            key: raw_id.to_string(),
-        };
-        if !is_uuid(raw_id) {
-            return Err(not_found());
-        }
-        let ctx = format!("completing raw article {raw_id}");
+        let call = Call::on("raw article", raw_id, "completing")?;
         let doc = article_doc(raw_id, article)?;
-        let mut tx = self.pool.begin().await.map_err(|e| pg_err(&ctx, e))?;
+        let mut tx = self.pool.begin().await.map_err(call.err())?;
         // Lock the page first: a second worker completing the same page waits here and then
         // finds the article already stored.
         let exists: Option<i32> =
@@ -419,10 +347,8 @@ impl DocumentStore for PgDocumentStore {
                 .bind(raw_id)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(|e| pg_err(&ctx, e))?;
-        if exists.is_none() {
-            return Err(not_found());
-        }
+                .map_err(call.err())?;
+        call.found(exists)?;
         let inserted: Option<String> = sqlx::query_scalar(
             "INSERT INTO content.articles
                 (url, url_hash, title, body, source_name, published_at, crawled_at, symbols,
@@ -447,7 +373,7 @@ impl DocumentStore for PgDocumentStore {
         .bind(article.analysis_status.as_str())
         .fetch_optional(&mut *tx)
         .await
-        .map_err(|e| pg_err(&format!("inserting article {}", article.url), e))?;
+        .map_err(|e| pg_err(format!("inserting article {}", article.url), e))?;
         let article_id = match inserted {
             Some(id) => id,
             // Already stored (this page completed before, or another page with the same
@@ -456,7 +382,7 @@ impl DocumentStore for PgDocumentStore {
                 .bind(&article.url_hash)
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(|e| pg_err(&format!("looking up article {}", article.url_hash), e))?,
+                .map_err(|e| pg_err(format!("looking up article {}", article.url_hash), e))?,
         };
         sqlx::query(
             "UPDATE content.raw_articles
@@ -466,8 +392,8 @@ impl DocumentStore for PgDocumentStore {
         .bind(raw_id)
         .execute(&mut *tx)
         .await
-        .map_err(|e| pg_err(&ctx, e))?;
-        tx.commit().await.map_err(|e| pg_err(&ctx, e))?;
+        .map_err(call.err())?;
+        tx.commit().await.map_err(call.err())?;
         Ok(article_id)
     }
 
@@ -478,15 +404,8 @@ impl DocumentStore for PgDocumentStore {
         raw_id: &str,
         error: &str,
         max_retries: u32,
-    ) -> Result<(), DocError> {
-        let not_found = || DocError::NotFound {
-            what: "raw article",
-            key: raw_id.to_string(),
-        };
-        if !is_uuid(raw_id) {
-            return Err(not_found());
-        }
-        let ctx = format!("recording failure of raw article {raw_id}");
+    ) -> Result<(), StoreError> {
+        let call = Call::on("raw article", raw_id, "recording the failure of")?;
         let exists: Option<String> = sqlx::query_scalar(
             "WITH target AS (SELECT id FROM content.raw_articles WHERE id = $1::uuid),
                   changed AS (
@@ -506,14 +425,11 @@ impl DocumentStore for PgDocumentStore {
         .bind(i64::from(max_retries))
         .fetch_optional(&self.pool)
         .await
-        .map_err(|e| pg_err(&ctx, e))?;
-        match exists {
-            Some(_) => Ok(()),
-            None => Err(not_found()),
-        }
+        .map_err(call.err())?;
+        call.found(exists).map(drop)
     }
 
-    async fn article_by_url_hash(&self, url_hash: &str) -> Result<Option<Article>, DocError> {
+    async fn article_by_url_hash(&self, url_hash: &str) -> Result<Option<Article>, StoreError> {
         let ctx = format!("reading article {url_hash}");
         let row: Option<(String, Json<Article>)> =
             sqlx::query_as("SELECT id::text, doc FROM content.articles WHERE url_hash = $1")
@@ -527,7 +443,7 @@ impl DocumentStore for PgDocumentStore {
         }))
     }
 
-    async fn counts(&self) -> Result<StoreCounts, DocError> {
+    async fn counts(&self) -> Result<StoreCounts, StoreError> {
         const CTX: &str = "counting documents";
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT processing_status, count(*) FROM content.raw_articles
@@ -551,11 +467,7 @@ impl DocumentStore for PgDocumentStore {
         Ok(counts)
     }
 
-    async fn ping(&self) -> Result<(), DocError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(|e| pg_err("pinging PostgreSQL", e))?;
-        Ok(())
+    async fn ping(&self) -> Result<(), StoreError> {
+        super::execute(&self.pool, "SELECT 1", "pinging PostgreSQL").await
     }
 }

@@ -2,7 +2,7 @@
 //! as the seed wants (24 hours). Whatever session key was written without a TTL would live
 //! forever; the retention pass finds those with SCAN (incremental, never KEYS) and gives them one.
 
-use super::retention::{RetentionError, SessionStore};
+use crate::store::{SessionStore, StoreError};
 use redis::AsyncCommands;
 
 pub struct RedisSessionStore {
@@ -11,11 +11,9 @@ pub struct RedisSessionStore {
 }
 
 impl RedisSessionStore {
-    pub fn new(url: &str, key_prefix: &str) -> Result<Self, RetentionError> {
-        let client = redis::Client::open(url).map_err(|source| RetentionError::Redis {
-            context: "opening the Redis client for sessions".into(),
-            source,
-        })?;
+    pub fn new(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
+        let client =
+            redis::Client::open(url).map_err(redis_err("opening the Redis client for sessions"))?;
         Ok(RedisSessionStore {
             client,
             pattern: format!("{key_prefix}session:*"),
@@ -23,16 +21,16 @@ impl RedisSessionStore {
     }
 }
 
-fn redis_err(context: &str) -> impl FnOnce(redis::RedisError) -> RetentionError + '_ {
-    move |source| RetentionError::Redis {
+fn redis_err(context: &str) -> impl FnOnce(redis::RedisError) -> StoreError + '_ {
+    move |source| StoreError::Backend {
         context: context.to_string(),
-        source,
+        source: source.into(),
     }
 }
 
 #[async_trait::async_trait]
 impl SessionStore for RedisSessionStore {
-    async fn expire_sessions(&self, ttl_secs: u64, apply: bool) -> Result<u64, RetentionError> {
+    async fn expire_sessions(&self, ttl_secs: u64, apply: bool) -> Result<u64, StoreError> {
         let mut conn = self
             .client
             .get_multiplexed_async_connection()

@@ -4,7 +4,7 @@
 //! publish is counted (`tradepipe_redis_unpublished_total`) and logged, never retried into a
 //! backlog, and never blocks analysis.
 
-use super::redis::RedisKeys;
+use super::RedisKeys;
 use crate::domain::Article;
 use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
@@ -44,7 +44,7 @@ pub struct AnalysisPublisher {
 
 impl AnalysisPublisher {
     pub async fn connect(url: &str, keys: RedisKeys) -> redis::RedisResult<Self> {
-        let conn = super::redis::connection_manager(url).await?;
+        let conn = super::connection_manager(url).await?;
         Ok(AnalysisPublisher { conn, keys })
     }
 

@@ -7,27 +7,17 @@
 //! the policies it serves are delete-only by default. Archiving from MongoDB is not implemented;
 //! the configuration refuses `archive = true` for document policies on this backend.
 
-use super::retention::{ExportedRow, Resolved, RetentionError, RowStore, RowTarget, RowVersion};
+use super::{mongo_err, to_bson_date};
+use crate::store::{ExportedRow, Resolved, RowStore, RowTarget, RowVersion, StoreError};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
-use mongodb::bson::{self, Bson, Document, doc};
+use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::IndexOptions;
 use mongodb::{Database, IndexModel};
 use std::time::Duration;
 
 pub struct MongoRetentionStore {
     db: Database,
-}
-
-fn mongo_err(context: &str) -> impl FnOnce(mongodb::error::Error) -> RetentionError + '_ {
-    move |e| RetentionError::Documents {
-        context: context.to_string(),
-        message: e.kind.to_string(),
-    }
-}
-
-fn date(t: DateTime<Utc>) -> bson::DateTime {
-    bson::DateTime::from_millis(t.timestamp_millis())
 }
 
 impl MongoRetentionStore {
@@ -37,7 +27,7 @@ impl MongoRetentionStore {
 
     /// The seed's session TTL index (`sessions.created_at`); raw_articles' TTL index is created
     /// by the document store's `prepare`.
-    pub async fn ensure_ttl_indexes(&self, sessions_ttl: Duration) -> Result<(), RetentionError> {
+    pub async fn ensure_ttl_indexes(&self, sessions_ttl: Duration) -> Result<(), StoreError> {
         let model = IndexModel::builder()
             .keys(doc! { "created_at": 1 })
             .options(
@@ -52,12 +42,12 @@ impl MongoRetentionStore {
             .create_index(model)
             .await
             .map(|_| ())
-            .map_err(mongo_err("creating the sessions TTL index"))
+            .map_err(|e| mongo_err("creating the sessions TTL index", e))
     }
 
     /// Documents older than `before` by the resolved time field (or its fallback when unset).
     fn older_than(r: &Resolved, before: DateTime<Utc>) -> Document {
-        let before = date(before);
+        let before = to_bson_date(before);
         match r.target.time_fallback {
             Some(fb) => doc! { "$or": [
                 { &r.time_expr: { "$lt": before } },
@@ -67,8 +57,8 @@ impl MongoRetentionStore {
         }
     }
 
-    fn unsupported(what: &str) -> RetentionError {
-        RetentionError::Unsupported(format!(
+    fn unsupported(what: &str) -> StoreError {
+        StoreError::Unsupported(format!(
             "{what} is not implemented for MongoDB (document policies there are delete-only)"
         ))
     }
@@ -85,18 +75,18 @@ impl RowStore for MongoRetentionStore {
             .then(|| "MongoDB's TTL index raw_articles.crawled_at_ttl expires them".to_string())
     }
 
-    async fn resolve(&self, target: &RowTarget) -> Result<Option<Resolved>, RetentionError> {
+    async fn resolve(&self, target: &RowTarget) -> Result<Option<Resolved>, StoreError> {
         let names = self
             .db
             .list_collection_names()
             .filter(doc! { "name": target.collection() })
             .await
-            .map_err(mongo_err("listing collections"))?;
+            .map_err(|e| mongo_err("listing collections", e))?;
         if names.is_empty() {
             return Ok(None);
         }
         let Some(time) = target.time_columns.first() else {
-            return Err(RetentionError::Unsupported(format!(
+            return Err(StoreError::Unsupported(format!(
                 "{} names no time field",
                 target.table
             )));
@@ -110,23 +100,19 @@ impl RowStore for MongoRetentionStore {
         }))
     }
 
-    async fn count_before(
-        &self,
-        r: &Resolved,
-        before: DateTime<Utc>,
-    ) -> Result<u64, RetentionError> {
+    async fn count_before(&self, r: &Resolved, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.db
             .collection::<Document>(r.target.collection())
             .count_documents(Self::older_than(r, before))
             .await
-            .map_err(mongo_err("counting old documents"))
+            .map_err(|e| mongo_err("counting old documents", e))
     }
 
     async fn days_before(
         &self,
         _r: &Resolved,
         _before: DateTime<Utc>,
-    ) -> Result<Vec<chrono::NaiveDate>, RetentionError> {
+    ) -> Result<Vec<chrono::NaiveDate>, StoreError> {
         Err(Self::unsupported("archiving"))
     }
 
@@ -137,7 +123,7 @@ impl RowStore for MongoRetentionStore {
         _to: DateTime<Utc>,
         _after: Option<&ExportedRow>,
         _limit: usize,
-    ) -> Result<Vec<ExportedRow>, RetentionError> {
+    ) -> Result<Vec<ExportedRow>, StoreError> {
         Err(Self::unsupported("archiving"))
     }
 
@@ -145,7 +131,7 @@ impl RowStore for MongoRetentionStore {
         &self,
         _r: &Resolved,
         _rows: &[RowVersion],
-    ) -> Result<u64, RetentionError> {
+    ) -> Result<u64, StoreError> {
         Err(Self::unsupported("archiving"))
     }
 
@@ -156,17 +142,17 @@ impl RowStore for MongoRetentionStore {
         r: &Resolved,
         before: DateTime<Utc>,
         limit: usize,
-    ) -> Result<u64, RetentionError> {
+    ) -> Result<u64, StoreError> {
         let coll = self.db.collection::<Document>(r.target.collection());
         let ids: Vec<Bson> = coll
             .find(Self::older_than(r, before))
             .projection(doc! { "_id": 1 })
             .limit(limit as i64)
             .await
-            .map_err(mongo_err("finding old documents"))?
+            .map_err(|e| mongo_err("finding old documents", e))?
             .try_collect::<Vec<Document>>()
             .await
-            .map_err(mongo_err("reading old documents"))?
+            .map_err(|e| mongo_err("reading old documents", e))?
             .into_iter()
             .filter_map(|d| d.get("_id").cloned())
             .collect();
@@ -176,19 +162,19 @@ impl RowStore for MongoRetentionStore {
         coll.delete_many(doc! { "_id": { "$in": ids } })
             .await
             .map(|res| res.deleted_count)
-            .map_err(mongo_err("deleting old documents"))
+            .map_err(|e| mongo_err("deleting old documents", e))
     }
 
-    async fn estimated_rows(&self, r: &Resolved) -> Result<u64, RetentionError> {
+    async fn estimated_rows(&self, r: &Resolved) -> Result<u64, StoreError> {
         self.db
             .collection::<Document>(r.target.collection())
             .estimated_document_count()
             .await
-            .map_err(mongo_err("estimating a collection's size"))
+            .map_err(|e| mongo_err("estimating a collection's size", e))
     }
 
     /// MongoDB keeps no planner statistics to refresh.
-    async fn analyze(&self, _r: &Resolved) -> Result<(), RetentionError> {
+    async fn analyze(&self, _r: &Resolved) -> Result<(), StoreError> {
         Ok(())
     }
 }

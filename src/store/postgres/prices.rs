@@ -1,36 +1,15 @@
-//! What the PredictionActor reads of the market: closes of the stored 1m candles. A trait so
-//! the actor never sees SQL; PostgreSQL is where candles live (whatever the document store).
+//! [`PriceHistory`] on PostgreSQL: closes of the stored 1m candles. PostgreSQL is where candles
+//! live, whatever the document store.
 //!
 //! Only CLOSED candles are used: the close of a closed 1m candle is the last trade price at the
 //! candle's end, exactly; an open candle's close can still move. A candle "ends" at
 //! `open_time + 1 minute`.
 
-use super::StoreError;
+use super::pg_err;
+use crate::store::{PriceHistory, StoreError};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
-
-#[async_trait::async_trait]
-pub trait PriceHistory: Send + Sync + 'static {
-    /// End time and close of the newest closed 1m candle of `symbol`.
-    async fn latest_close(
-        &self,
-        symbol: &str,
-    ) -> Result<Option<(DateTime<Utc>, Decimal)>, StoreError>;
-    /// End time and close of the newest closed 1m candle ending at or before `at`.
-    async fn close_at(
-        &self,
-        symbol: &str,
-        at: DateTime<Utc>,
-    ) -> Result<Option<(DateTime<Utc>, Decimal)>, StoreError>;
-    /// Closes of the closed 1m candles ending in `(from, to]`, oldest first.
-    async fn minute_closes(
-        &self,
-        symbol: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<Decimal>, StoreError>;
-}
 
 #[derive(Clone, Debug)]
 pub struct PgPriceHistory {
@@ -67,7 +46,7 @@ impl PriceHistory for PgPriceHistory {
         .bind(at.min(DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(at)))
         .fetch_optional(&self.pool)
         .await
-        .map_err(|e| StoreError::from_sqlx(format!("reading the close of {symbol} at {at}"), e))
+        .map_err(|e| pg_err(format!("reading the close of {symbol} at {at}"), e))
     }
 
     async fn minute_closes(
@@ -88,6 +67,6 @@ impl PriceHistory for PgPriceHistory {
         .bind(to)
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| StoreError::from_sqlx(format!("reading 1m closes of {symbol}"), e))
+        .map_err(|e| pg_err(format!("reading 1m closes of {symbol}"), e))
     }
 }

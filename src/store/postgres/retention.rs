@@ -3,16 +3,17 @@
 //! never waits behind retention for more than one batch's row locks, and those rows are old ones
 //! it does not write.
 
-use super::retention::{
-    ExportedRow, MarketMaintenance, PassLock, Resolved, RetentionError, RowStore, RowTarget,
-    RowVersion, TickPartition,
+use super::pg_err;
+use crate::store::{
+    ExportedRow, MarketMaintenance, PassLock, Resolved, RowStore, RowTarget, RowVersion,
+    StoreError, TickPartition,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgPool;
 use sqlx::{Executor, Row};
 
 /// `pg_try_advisory_lock` key of the retention pass ("tradepip" in ASCII).
-pub(crate) const PASS_LOCK_KEY: i64 = 0x7472_6164_6570_6970;
+const PASS_LOCK_KEY: i64 = 0x7472_6164_6570_6970;
 
 /// How long a DDL statement of a pass may wait for a lock before giving up (and retrying next
 /// pass) instead of queueing the live writers behind it.
@@ -52,13 +53,13 @@ impl RowStore for PgRetentionStore {
         "postgres"
     }
 
-    async fn resolve(&self, target: &RowTarget) -> Result<Option<Resolved>, RetentionError> {
+    async fn resolve(&self, target: &RowTarget) -> Result<Option<Resolved>, StoreError> {
         let ctx = || format!("inspecting {}", target.table);
         let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
             .bind(target.table)
             .fetch_one(&self.pool)
             .await
-            .map_err(|e| RetentionError::db(ctx(), e))?;
+            .map_err(|e| pg_err(ctx(), e))?;
         if exists.is_none() {
             return Ok(None);
         }
@@ -69,7 +70,7 @@ impl RowStore for PgRetentionStore {
         .bind(target.table)
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| RetentionError::db(ctx(), e))?;
+        .map_err(|e| pg_err(ctx(), e))?;
         let names: Vec<String> = columns.iter().map(|c| c.get::<String, _>(0)).collect();
         let generated = columns
             .iter()
@@ -81,7 +82,7 @@ impl RowStore for PgRetentionStore {
             .iter()
             .find(|c| names.iter().any(|n| n == *c))
         else {
-            return Err(RetentionError::Unsupported(format!(
+            return Err(StoreError::Unsupported(format!(
                 "{} has none of the time columns {:?}",
                 target.table, target.time_columns
             )));
@@ -100,9 +101,9 @@ impl RowStore for PgRetentionStore {
         .bind(target.table)
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| RetentionError::db(ctx(), e))?;
+        .map_err(|e| pg_err(ctx(), e))?;
         let [key] = pk.as_slice() else {
-            return Err(RetentionError::Unsupported(format!(
+            return Err(StoreError::Unsupported(format!(
                 "{} needs a single-column primary key for retention (has {} key columns)",
                 target.table,
                 pk.len()
@@ -117,11 +118,7 @@ impl RowStore for PgRetentionStore {
         }))
     }
 
-    async fn count_before(
-        &self,
-        r: &Resolved,
-        before: DateTime<Utc>,
-    ) -> Result<u64, RetentionError> {
+    async fn count_before(&self, r: &Resolved, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let sql = format!(
             "SELECT count(*) FROM {} t WHERE {} < $1{}",
             qualified(r.target.table),
@@ -132,7 +129,7 @@ impl RowStore for PgRetentionStore {
             .bind(before)
             .fetch_one(&self.pool)
             .await
-            .map_err(|e| RetentionError::db(format!("counting {}", r.target.table), e))?;
+            .map_err(|e| pg_err(format!("counting {}", r.target.table), e))?;
         Ok(n.max(0) as u64)
     }
 
@@ -140,7 +137,7 @@ impl RowStore for PgRetentionStore {
         &self,
         r: &Resolved,
         before: DateTime<Utc>,
-    ) -> Result<Vec<NaiveDate>, RetentionError> {
+    ) -> Result<Vec<NaiveDate>, StoreError> {
         let sql = format!(
             "SELECT DISTINCT ({} AT TIME ZONE 'UTC')::date FROM {} t WHERE {} < $1{} ORDER BY 1",
             r.time_expr,
@@ -152,9 +149,7 @@ impl RowStore for PgRetentionStore {
             .bind(before)
             .fetch_all(&self.pool)
             .await
-            .map_err(|e| {
-                RetentionError::db(format!("listing the old days of {}", r.target.table), e)
-            })
+            .map_err(|e| pg_err(format!("listing the old days of {}", r.target.table), e))
     }
 
     async fn export(
@@ -164,7 +159,7 @@ impl RowStore for PgRetentionStore {
         to: DateTime<Utc>,
         after: Option<&ExportedRow>,
         limit: usize,
-    ) -> Result<Vec<ExportedRow>, RetentionError> {
+    ) -> Result<Vec<ExportedRow>, StoreError> {
         let key = format!("t.{}", ident(&r.key_column));
         let keyset = format!(
             " AND ($3::timestamptz IS NULL OR ({}, {key}) > ($3, $4::text::{}))",
@@ -189,7 +184,7 @@ impl RowStore for PgRetentionStore {
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await
-            .map_err(|e| RetentionError::db(format!("exporting {}", r.target.table), e))?;
+            .map_err(|e| pg_err(format!("exporting {}", r.target.table), e))?;
         Ok(rows
             .into_iter()
             .map(|row| ExportedRow {
@@ -203,11 +198,7 @@ impl RowStore for PgRetentionStore {
             .collect())
     }
 
-    async fn delete_versions(
-        &self,
-        r: &Resolved,
-        rows: &[RowVersion],
-    ) -> Result<u64, RetentionError> {
+    async fn delete_versions(&self, r: &Resolved, rows: &[RowVersion]) -> Result<u64, StoreError> {
         let sql = format!(
             "DELETE FROM {} t USING unnest($1::text[], $2::text[]) AS k(key, version)
              WHERE t.{} = k.key::{} AND t.xmin = k.version::xid",
@@ -222,7 +213,7 @@ impl RowStore for PgRetentionStore {
             .bind(&versions)
             .execute(&self.pool)
             .await
-            .map_err(|e| RetentionError::db(format!("deleting from {}", r.target.table), e))?;
+            .map_err(|e| pg_err(format!("deleting from {}", r.target.table), e))?;
         Ok(done.rows_affected())
     }
 
@@ -231,7 +222,7 @@ impl RowStore for PgRetentionStore {
         r: &Resolved,
         before: DateTime<Utc>,
         limit: usize,
-    ) -> Result<u64, RetentionError> {
+    ) -> Result<u64, StoreError> {
         let key = ident(&r.key_column);
         let sql = format!(
             "DELETE FROM {table} d WHERE d.{key} IN (
@@ -245,26 +236,26 @@ impl RowStore for PgRetentionStore {
             .bind(limit as i64)
             .execute(&self.pool)
             .await
-            .map_err(|e| RetentionError::db(format!("deleting from {}", r.target.table), e))?;
+            .map_err(|e| pg_err(format!("deleting from {}", r.target.table), e))?;
         Ok(done.rows_affected())
     }
 
-    async fn estimated_rows(&self, r: &Resolved) -> Result<u64, RetentionError> {
+    async fn estimated_rows(&self, r: &Resolved) -> Result<u64, StoreError> {
         let n: f32 = sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = $1::regclass")
             .bind(r.target.table)
             .fetch_one(&self.pool)
             .await
-            .map_err(|e| RetentionError::db(format!("estimating {}", r.target.table), e))?;
+            .map_err(|e| pg_err(format!("estimating {}", r.target.table), e))?;
         // -1 means "never analysed"; treat it as unknown (0), which makes the pass ANALYZE.
         Ok(if n > 0.0 { n as u64 } else { 0 })
     }
 
-    async fn analyze(&self, r: &Resolved) -> Result<(), RetentionError> {
+    async fn analyze(&self, r: &Resolved) -> Result<(), StoreError> {
         self.pool
             .execute(format!("ANALYZE {}", qualified(r.target.table)).as_str())
             .await
             .map(|_| ())
-            .map_err(|e| RetentionError::db(format!("analysing {}", r.target.table), e))
+            .map_err(|e| pg_err(format!("analysing {}", r.target.table), e))
     }
 }
 
@@ -283,7 +274,7 @@ fn raw(
 
 #[async_trait::async_trait]
 impl MarketMaintenance for PgRetentionStore {
-    async fn tick_partitions(&self) -> Result<Vec<TickPartition>, RetentionError> {
+    async fn tick_partitions(&self) -> Result<Vec<TickPartition>, StoreError> {
         // Detached leftovers (an interrupted pass) are found by name, like the attached ones.
         let rows = sqlx::query(
             "SELECT c.relname::text, i.inhrelid IS NOT NULL, coalesce(i.inhdetachpending, false)
@@ -296,7 +287,7 @@ impl MarketMaintenance for PgRetentionStore {
         )
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| RetentionError::db("listing tick partitions", e))?;
+        .map_err(|e| pg_err("listing tick partitions", e))?;
         let mut out = Vec::new();
         for row in rows {
             let name: String = row.get(0);
@@ -314,12 +305,12 @@ impl MarketMaintenance for PgRetentionStore {
         Ok(out)
     }
 
-    async fn partition_rows(&self, p: &TickPartition) -> Result<u64, RetentionError> {
+    async fn partition_rows(&self, p: &TickPartition) -> Result<u64, StoreError> {
         let n: i64 =
             sqlx::query_scalar(&format!("SELECT count(*) FROM trading.{}", ident(&p.name)))
                 .fetch_one(&self.pool)
                 .await
-                .map_err(|e| RetentionError::db(format!("counting {}", p.name), e))?;
+                .map_err(|e| pg_err(format!("counting {}", p.name), e))?;
         Ok(n.max(0) as u64)
     }
 
@@ -328,13 +319,9 @@ impl MarketMaintenance for PgRetentionStore {
     /// table; after it the partition is an ordinary table nobody writes to, and DROP locks only
     /// that. (A plain DETACH or DROP would take ACCESS EXCLUSIVE on the parent and stall the tick
     /// writer.) It cannot run in a transaction block, hence raw statements on one connection.
-    async fn drop_tick_partition(&self, p: &TickPartition) -> Result<(), RetentionError> {
+    async fn drop_tick_partition(&self, p: &TickPartition) -> Result<(), StoreError> {
         let ctx = || format!("dropping tick partition {}", p.name);
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| RetentionError::db(ctx(), e))?;
+        let mut conn = self.pool.acquire().await.map_err(|e| pg_err(ctx(), e))?;
         // The name matched ^price_ticks_[0-9]{8}$ (tick_partitions): no quoting needed.
         let table = format!("trading.{}", p.name);
         let mut statements = vec![DDL_LOCK_TIMEOUT.to_string()];
@@ -352,7 +339,7 @@ impl MarketMaintenance for PgRetentionStore {
         for sql in &statements {
             let started = std::time::Instant::now();
             if let Err(e) = raw(&mut conn, sql.clone()).await {
-                result = Err(RetentionError::db(ctx(), e));
+                result = Err(pg_err(ctx(), e));
                 break;
             }
             tracing::info!(statement = %sql, took_ms = started.elapsed().as_millis() as u64, "tick partition DDL");
@@ -362,91 +349,59 @@ impl MarketMaintenance for PgRetentionStore {
         result
     }
 
-    async fn ensure_tick_partitions(
-        &self,
-        from: NaiveDate,
-        days: u32,
-    ) -> Result<(), RetentionError> {
-        // `CREATE TABLE ... PARTITION OF` (what trading.ensure_tick_partition does) takes ACCESS
-        // EXCLUSIVE on price_ticks and stalls the tick writer while it builds the table. Here
-        // the table is built standalone (with a CHECK matching the bounds, so ATTACH need not
-        // scan it) and attached, which takes only SHARE UPDATE EXCLUSIVE: inserts go on. One
-        // transaction per day, so nobody sees the table before it is attached.
-        for day in from.iter_days().take(days as usize) {
-            let name = format!("price_ticks_{}", day.format("%Y%m%d"));
-            let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
-                .bind(format!("trading.{name}"))
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| RetentionError::db(format!("looking for {name}"), e))?;
-            if exists.is_some() {
-                continue;
-            }
-            let (lo, hi) = (
-                format!("{day} 00:00:00+00"),
-                format!("{} 00:00:00+00", day + chrono::Days::new(1)),
-            );
-            let table = format!("trading.{}", ident(&name));
-            let sql = [
-                format!(
-                    "CREATE TABLE {table} (LIKE trading.price_ticks INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)"
-                ),
-                format!(
-                    "ALTER TABLE {table} ADD CONSTRAINT bounds CHECK (\"timestamp\" >= '{lo}' AND \"timestamp\" < '{hi}')"
-                ),
-                format!(
-                    "ALTER TABLE trading.price_ticks ATTACH PARTITION {table} FOR VALUES FROM ('{lo}') TO ('{hi}')"
-                ),
-                format!("ALTER TABLE {table} DROP CONSTRAINT bounds"),
-            ];
-            let started = std::time::Instant::now();
-            let ctx = || format!("creating tick partition {name}");
-            let mut tx = self
-                .pool
-                .begin()
-                .await
-                .map_err(|e| RetentionError::db(ctx(), e))?;
-            sqlx::query(DDL_LOCK_TIMEOUT.replace("SET", "SET LOCAL").as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| RetentionError::db(ctx(), e))?;
-            for stmt in &sql {
-                if let Err(e) = sqlx::query(stmt).execute(&mut *tx).await {
-                    // A racing creator (the writer) made it first: that is the goal reached.
-                    if matches!(&e, sqlx::Error::Database(d) if d.code().as_deref() == Some("42P07"))
-                    {
-                        break;
-                    }
-                    return Err(RetentionError::db(ctx(), e));
-                }
-            }
-            tx.commit()
-                .await
-                .map_err(|e| RetentionError::db(ctx(), e))?;
-            tracing::info!(partition = %name, took_ms = started.elapsed().as_millis() as u64, "tick partition created and attached");
-        }
-        Ok(())
+    async fn ensure_tick_partitions(&self, from: NaiveDate, days: u32) -> Result<(), StoreError> {
+        let days: Vec<NaiveDate> = from.iter_days().take(days as usize).collect();
+        super::ensure_tick_partitions(&self.pool, &days).await
     }
 
-    async fn refresh_symbol_summary(&self) -> Result<(), RetentionError> {
-        self.pool
-            .execute("REFRESH MATERIALIZED VIEW CONCURRENTLY trading.symbol_summary")
-            .await
-            .map(|_| ())
-            .map_err(|e| RetentionError::db("refreshing trading.symbol_summary", e))
+    async fn refresh_symbol_summary(&self) -> Result<(), StoreError> {
+        super::execute(
+            &self.pool,
+            "REFRESH MATERIALIZED VIEW CONCURRENTLY trading.symbol_summary",
+            "refreshing trading.symbol_summary",
+        )
+        .await
     }
 
-    async fn try_lock_pass(&self) -> Result<Option<PassLock>, RetentionError> {
+    async fn try_lock_pass(&self) -> Result<Option<Box<dyn PassLock>>, StoreError> {
         let mut conn = self
             .pool
             .acquire()
             .await
-            .map_err(|e| RetentionError::db("taking the retention lock", e))?;
+            .map_err(|e| pg_err("taking the retention lock", e))?;
         let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(PASS_LOCK_KEY)
             .fetch_one(&mut *conn)
             .await
-            .map_err(|e| RetentionError::db("taking the retention lock", e))?;
-        Ok(got.then_some(PassLock { conn: Some(conn) }))
+            .map_err(|e| pg_err("taking the retention lock", e))?;
+        Ok(got.then(|| Box::new(PgPassLock { conn: Some(conn) }) as Box<dyn PassLock>))
+    }
+}
+
+/// The pass lock: a session-level advisory lock on a connection of its own.
+struct PgPassLock {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+}
+
+#[async_trait::async_trait]
+impl PassLock for PgPassLock {
+    /// Unlocks and gives the connection back to the pool.
+    async fn release(mut self: Box<Self>) {
+        if let Some(mut c) = self.conn.take() {
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(PASS_LOCK_KEY)
+                .execute(&mut *c)
+                .await;
+        }
+    }
+}
+
+impl Drop for PgPassLock {
+    fn drop(&mut self) {
+        // Not released explicitly (a panic, a cancelled future): close the connection, which
+        // releases the session-level advisory lock with it.
+        if let Some(c) = self.conn.take() {
+            drop(c.detach());
+        }
     }
 }

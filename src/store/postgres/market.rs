@@ -5,62 +5,18 @@
 //! `ON CONFLICT DO NOTHING` on their natural key, and a candle row is only replaced by a state that
 //! is at least as new (`last_trade_id`, then `is_closed`).
 
-use super::{MarketStore, ResumeState, StoreError, WriteStats};
+use super::partitions::MAX_PARTITION_DAYS;
+use super::pg_err;
 use crate::domain::{Candle, Interval, MarketBatch, SymbolInfo};
-use crate::redact::redact_url;
+use crate::store::{MarketStore, ResumeState, StoreError, WriteStats};
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use rust_decimal::Decimal;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Executor, Row};
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgRow};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-/// The embedded schema (`migrations/`). Embedded so the binary can bring any database up to date
-/// without shipping SQL files next to it.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// Applies the pending migrations. Idempotent: applied migrations are recorded (with checksums) in
-/// `_sqlx_migrations` and skipped, and sqlx holds an advisory lock so two starting instances do
-/// not race.
-pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    MIGRATOR
-        .run(pool)
-        .await
-        .map_err(|source| StoreError::Migrate { source })
-}
-
-/// Opens a pool and makes one connection now, so a wrong URL or password fails at start-up. A
-/// database that is down gives a retryable error; see [`connect_lazy`] to start without one.
-pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
-    let options = parse_url(url)?;
-    pool_options(max_connections)
-        .connect_with(options)
-        .await
-        .map_err(|e| StoreError::from_sqlx(format!("connecting to {}", redact_url(url)), e))
-}
-
-/// Like [`connect`] but connects on first use: lets the daemon start (and spool) while
-/// PostgreSQL is down. Only the URL is checked here.
-pub fn connect_lazy(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
-    Ok(pool_options(max_connections).connect_lazy_with(parse_url(url)?))
-}
-
-fn pool_options(max_connections: u32) -> PgPoolOptions {
-    // A short acquire timeout: when the database is gone the writer should learn it quickly and
-    // spool, not hang for sqlx's default 30 s.
-    PgPoolOptions::new()
-        .max_connections(max_connections.max(1))
-        .acquire_timeout(Duration::from_secs(5))
-}
-
-fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
-    PgConnectOptions::from_str(url)
-        .map(|o| o.application_name("tradepipe"))
-        .map_err(|e| StoreError::InvalidUrl(format!("{} ({e})", redact_url(url))))
-}
 
 /// Session-local staging table for COPY: COPY cannot do `ON CONFLICT`, so ticks are copied here
 /// and moved with one `INSERT .. SELECT .. ON CONFLICT DO NOTHING`. `ON COMMIT DELETE ROWS` empties
@@ -124,9 +80,6 @@ const CANDLE_COLUMNS: &str = "symbol_id, interval, open_time, close_time, open, 
 /// Forget the cached partition days beyond this many (a long replay touches one per day).
 const PARTITION_CACHE_MAX: usize = 4096;
 
-/// Upper bound for one `ensure_tick_partitions` call (ten years of days).
-const MAX_PARTITION_DAYS: u32 = 3_660;
-
 /// Decimal places the columns hold; more would be rounded silently by PostgreSQL.
 const PRICE_QTY_SCALE: u32 = 8;
 const QUOTE_VOLUME_SCALE: u32 = 16;
@@ -134,8 +87,8 @@ const QUOTE_VOLUME_SCALE: u32 = 16;
 /// [`MarketStore`] on PostgreSQL.
 pub struct PgMarketStore {
     pool: PgPool,
-    /// UTC days whose tick partition is known to exist, so the hot path does not call
-    /// `trading.ensure_tick_partition` (which locks the parent table) for every batch.
+    /// UTC days whose tick partition is known to exist, so the hot path does not look in the
+    /// catalog for every batch.
     partitions: Mutex<HashSet<NaiveDate>>,
     /// Symbols known to be in trading.symbols. Ticks have no per-row foreign key (it cost a
     /// third of the COPY rate), so every batch's symbols are checked here instead.
@@ -161,15 +114,6 @@ impl PgMarketStore {
         self.known_partitions().clear();
     }
 
-    /// Recomputes `trading.symbol_summary` without blocking its readers.
-    pub async fn refresh_symbol_summary(&self) -> Result<(), StoreError> {
-        self.pool
-            .execute("REFRESH MATERIALIZED VIEW CONCURRENTLY trading.symbol_summary")
-            .await
-            .map(|_| ())
-            .map_err(|e| StoreError::from_sqlx("refreshing trading.symbol_summary", e))
-    }
-
     fn known_partitions(&self) -> std::sync::MutexGuard<'_, HashSet<NaiveDate>> {
         // The set is only a cache: a panic elsewhere while holding it cannot corrupt anything.
         self.partitions
@@ -177,8 +121,8 @@ impl PgMarketStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Creates the partitions of `days` not known to exist, in one short autocommit statement
-    /// outside the batch transaction (creating a partition locks the parent table until commit).
+    /// Creates the partitions of `days` not known to exist, outside the batch transaction and by
+    /// attach, so neither this writer nor the readers of the ticks wait on it (`partitions`).
     async fn ensure_days(&self, days: &[NaiveDate]) -> Result<(), StoreError> {
         let missing: Vec<NaiveDate> = {
             let known = self.known_partitions();
@@ -190,20 +134,7 @@ impl PgMarketStore {
         if missing.is_empty() {
             return Ok(());
         }
-        sqlx::query("SELECT trading.ensure_tick_partition(d) FROM UNNEST($1::date[]) AS d")
-            .bind(&missing)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                StoreError::from_sqlx(
-                    format!(
-                        "creating tick partitions for {} .. {}",
-                        missing[0],
-                        missing[missing.len() - 1]
-                    ),
-                    e,
-                )
-            })?;
+        super::ensure_tick_partitions(&self.pool, &missing).await?;
         let mut known = self.known_partitions();
         if known.len() + missing.len() > PARTITION_CACHE_MAX {
             known.clear();
@@ -219,7 +150,7 @@ impl PgMarketStore {
                 batch.tick_count,
                 batch.candles.len()
             );
-            move |e| StoreError::from_sqlx(what, e)
+            move |e| pg_err(what, e)
         };
         let mut tx = if batch.tick_count > 0 {
             self.pool.begin_with(BEGIN_WITH_STAGING).await
@@ -313,9 +244,7 @@ impl PgMarketStore {
                 .bind(&unknown)
                 .fetch_all(&self.pool)
                 .await
-                .map_err(|e| {
-                    StoreError::from_sqlx("checking the batch's symbols".to_string(), e)
-                })?;
+                .map_err(|e| pg_err("checking the batch's symbols".to_string(), e))?;
         let missing: Vec<String> = unknown
             .iter()
             .filter(|s| !found.iter().any(|f| f == *s))
@@ -396,7 +325,7 @@ impl MarketStore for PgMarketStore {
             .bind(&intervals)
             .fetch_all(&self.pool)
             .await
-            .map_err(|e| StoreError::from_sqlx(format!("reading latest candles of {symbol}"), e))?;
+            .map_err(|e| pg_err(format!("reading latest candles of {symbol}"), e))?;
         let mut latest_candles = rows
             .iter()
             .map(candle_from_row)
@@ -416,9 +345,7 @@ impl MarketStore for PgMarketStore {
         .bind(&intervals)
         .fetch_one(&self.pool)
         .await
-        .map_err(|e| {
-            StoreError::from_sqlx(format!("reading the resume trade id of {symbol}"), e)
-        })?;
+        .map_err(|e| pg_err(format!("reading the resume trade id of {symbol}"), e))?;
         let last_trade_id = last.map(|id| to_u64(id, "last_trade_id")).transpose()?;
         Ok(ResumeState {
             latest_candles,
@@ -433,7 +360,7 @@ impl MarketStore for PgMarketStore {
         let mut by_id: HashMap<&str, &SymbolInfo> = HashMap::new();
         for s in symbols {
             if s.symbol.is_empty() || s.symbol.len() > 20 {
-                return Err(StoreError::InvalidData(format!(
+                return Err(StoreError::Invalid(format!(
                     "symbol {:?} must be 1 to 20 characters",
                     s.symbol
                 )));
@@ -473,7 +400,7 @@ impl MarketStore for PgMarketStore {
         .bind(rows.iter().map(|s| s.is_active).collect::<Vec<bool>>())
         .execute(&self.pool)
         .await
-        .map_err(|e| StoreError::from_sqlx(format!("upserting {} symbols", rows.len()), e))?;
+        .map_err(|e| pg_err(format!("upserting {} symbols", rows.len()), e))?;
         self.known_symbols
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -487,8 +414,8 @@ impl MarketStore for PgMarketStore {
         days: u32,
     ) -> Result<(), StoreError> {
         // Each partition is a table: a slip like `u32::MAX` must not create millions of them.
-        if days > MAX_PARTITION_DAYS {
-            return Err(StoreError::InvalidData(format!(
+        if days as usize > MAX_PARTITION_DAYS {
+            return Err(StoreError::Invalid(format!(
                 "refusing to create {days} daily tick partitions (at most {MAX_PARTITION_DAYS})"
             )));
         }
@@ -497,11 +424,7 @@ impl MarketStore for PgMarketStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.pool
-            .execute("SELECT 1")
-            .await
-            .map(|_| ())
-            .map_err(|e| StoreError::from_sqlx("pinging the database", e))
+        super::execute(&self.pool, "SELECT 1", "pinging the database").await
     }
 }
 
@@ -686,23 +609,23 @@ fn push_timestamp(buf: &mut Vec<u8>, t: &DateTime<Utc>) {
 fn ms_to_utc(ms: i64, what: &impl Fn() -> String) -> Result<DateTime<Utc>, StoreError> {
     DateTime::<Utc>::from_timestamp_millis(ms)
         .filter(|t| (1..=9999).contains(&t.year()))
-        .ok_or_else(|| StoreError::InvalidData(format!("{}: time {ms} ms is out of range", what())))
+        .ok_or_else(|| StoreError::Invalid(format!("{}: time {ms} ms is out of range", what())))
 }
 
 fn to_i64(v: u64, what: &impl Fn() -> String) -> Result<i64, StoreError> {
     i64::try_from(v)
-        .map_err(|_| StoreError::InvalidData(format!("{}: {v} does not fit a BIGINT", what())))
+        .map_err(|_| StoreError::Invalid(format!("{}: {v} does not fit a BIGINT", what())))
 }
 
 fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::InvalidData(format!("stored {what} {v} is negative")))
+    u64::try_from(v).map_err(|_| StoreError::Invalid(format!("stored {what} {v} is negative")))
 }
 
 /// Rejects values with more significant decimal places than the column keeps, which PostgreSQL
 /// would round without a word. Trailing zeros do not count.
 fn check_scale(v: &Decimal, max: u32, what: impl Fn() -> String) -> Result<(), StoreError> {
     if v.scale() > max && v.normalize().scale() > max {
-        return Err(StoreError::InvalidData(format!(
+        return Err(StoreError::Invalid(format!(
             "{}: {v} has more than {max} decimal places",
             what()
         )));
@@ -719,32 +642,21 @@ fn db_code(e: &sqlx::Error) -> Option<String> {
 }
 
 fn sqlx_code(e: &StoreError) -> Option<String> {
-    match e {
-        StoreError::Database {
-            source: sqlx::Error::Database(db),
-            ..
-        } => db.code().map(|c| c.into_owned()),
-        _ => None,
-    }
+    e.sqlx().and_then(db_code)
 }
 
 /// "no partition of relation ... found for row" shares SQLSTATE 23514 with CHECK violations.
 fn is_missing_partition(e: &StoreError) -> bool {
-    match e {
-        StoreError::Database {
-            source: sqlx::Error::Database(db),
-            ..
-        } => db.message().starts_with("no partition of relation"),
-        _ => false,
-    }
+    matches!(e.sqlx(), Some(sqlx::Error::Database(db))
+        if db.message().starts_with("no partition of relation"))
 }
 
 fn candle_from_row(row: &PgRow) -> Result<Candle, StoreError> {
-    let bad = |e: sqlx::Error| StoreError::from_sqlx("decoding a stored candle", e);
+    let bad = |e: sqlx::Error| pg_err("decoding a stored candle", e);
     let symbol: String = row.try_get("symbol_id").map_err(bad)?;
     let interval: String = row.try_get("interval").map_err(bad)?;
     let interval = Interval::from_str(&interval)
-        .map_err(|e| StoreError::InvalidData(format!("stored candle of {symbol}: {e}")))?;
+        .map_err(|e| StoreError::Invalid(format!("stored candle of {symbol}: {e}")))?;
     let open_time: DateTime<Utc> = row.try_get("open_time").map_err(bad)?;
     let close_time: DateTime<Utc> = row.try_get("close_time").map_err(bad)?;
     let trade_count: i64 = row.try_get("trade_count").map_err(bad)?;

@@ -8,15 +8,13 @@
 //! `analysis_results.article_id` makes completing an article twice harmless, exactly as the
 //! unique `url_hash` does for articles.
 
-use super::analysis::{
-    AnalysisCounts, AnalysisStore, check_accuracy, check_prediction, check_record,
-};
-use super::documents::DocError;
-use super::documents_mongo::{
-    MongoDocumentStore, claim_oldest, corrupt, count_of, from_bson_date, is_duplicate_key,
-    mongo_err, parse_id, to_bson_date,
+use super::{
+    Call, MongoDocumentStore, claim_oldest, count_of, from_bson_date, is_duplicate_key, mongo_err,
+    parse_id, to_bson_date,
 };
 use crate::domain::Article;
+use crate::store::contract::{check_accuracy, check_prediction, check_record};
+use crate::store::{AnalysisCounts, AnalysisStore, StoreError};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use mongodb::bson::{self, Bson, Document, doc, oid::ObjectId};
@@ -113,7 +111,7 @@ impl MongoDocumentStore {
         ]
     }
 
-    pub(super) async fn prepare_analysis(&self) -> Result<(), DocError> {
+    pub(super) async fn prepare_analysis(&self) -> Result<(), StoreError> {
         for (collection, models) in Self::analysis_index_models() {
             self.database()
                 .collection::<Document>(collection)
@@ -125,25 +123,18 @@ impl MongoDocumentStore {
     }
 }
 
-fn not_found(what: &'static str, key: &str) -> DocError {
-    DocError::NotFound {
-        what,
-        key: key.to_string(),
-    }
-}
-
-fn to_document<T: serde::Serialize>(what: &str, v: &T) -> Result<Document, DocError> {
-    let mut d =
-        bson::to_document(v).map_err(|e| DocError::Invalid(format!("serializing {what}: {e}")))?;
+fn to_document<T: serde::Serialize>(what: &str, v: &T) -> Result<Document, StoreError> {
+    let mut d = bson::to_document(v)
+        .map_err(|e| StoreError::Invalid(format!("serializing {what}: {e}")))?;
     d.remove("id");
     Ok(d)
 }
 
 /// Replaces a BSON date field by the RFC 3339 string chrono's serde reads.
-fn date_to_text(d: &mut Document, field: &str, ctx: &str) -> Result<DateTime<Utc>, DocError> {
+fn date_to_text(d: &mut Document, field: &str, ctx: &str) -> Result<DateTime<Utc>, StoreError> {
     let t = from_bson_date(
         d.get_datetime(field)
-            .map_err(|e| corrupt(ctx, format!("{field}: {e}")))?
+            .map_err(|e| StoreError::corrupt(ctx, format!("{field}: {e}")))?
             .to_owned(),
     )?;
     d.insert(
@@ -153,17 +144,17 @@ fn date_to_text(d: &mut Document, field: &str, ctx: &str) -> Result<DateTime<Utc
     Ok(t)
 }
 
-fn record_from(mut d: Document) -> Result<AnalysisRecord, DocError> {
+fn record_from(mut d: Document) -> Result<AnalysisRecord, StoreError> {
     const CTX: &str = "reading an analysis result";
     let id = d
         .get_object_id("_id")
-        .map_err(|e| corrupt(CTX, e.to_string()))?;
+        .map_err(|e| StoreError::corrupt(CTX, e.to_string()))?;
     let article = d
         .get_object_id("article_id")
-        .map_err(|e| corrupt(CTX, e.to_string()))?;
+        .map_err(|e| StoreError::corrupt(CTX, e.to_string()))?;
     let analyzed_at = from_bson_date(
         *d.get_datetime("analyzed_at")
-            .map_err(|e| corrupt(CTX, e.to_string()))?,
+            .map_err(|e| StoreError::corrupt(CTX, e.to_string()))?,
     )?;
     let symbols = d
         .get_array("symbols")
@@ -177,7 +168,7 @@ fn record_from(mut d: Document) -> Result<AnalysisRecord, DocError> {
         d.remove(f);
     }
     let analysis: Analysis =
-        bson::from_document(d).map_err(|e| corrupt(CTX, format!("{id}: {e}")))?;
+        bson::from_document(d).map_err(|e| StoreError::corrupt(CTX, format!("{id}: {e}")))?;
     Ok(AnalysisRecord {
         id: id.to_hex(),
         article_id: article.to_hex(),
@@ -187,18 +178,18 @@ fn record_from(mut d: Document) -> Result<AnalysisRecord, DocError> {
     })
 }
 
-fn prediction_from(mut d: Document) -> Result<TrendPredictionRecord, DocError> {
+fn prediction_from(mut d: Document) -> Result<TrendPredictionRecord, StoreError> {
     const CTX: &str = "reading a trend prediction";
     let id = d
         .get_object_id("_id")
-        .map_err(|e| corrupt(CTX, e.to_string()))?;
+        .map_err(|e| StoreError::corrupt(CTX, e.to_string()))?;
     date_to_text(&mut d, "prediction_time", CTX)?;
     date_to_text(&mut d, "created_at", CTX)?;
     for f in ["_id", "due_at", "scored_at"] {
         d.remove(f);
     }
     let mut p: TrendPredictionRecord =
-        bson::from_document(d).map_err(|e| corrupt(CTX, format!("{id}: {e}")))?;
+        bson::from_document(d).map_err(|e| StoreError::corrupt(CTX, format!("{id}: {e}")))?;
     p.id = id.to_hex();
     Ok(p)
 }
@@ -210,7 +201,7 @@ impl MongoDocumentStore {
         sort: Document,
         limit: usize,
         ctx: &str,
-    ) -> Result<Vec<TrendPredictionRecord>, DocError> {
+    ) -> Result<Vec<TrendPredictionRecord>, StoreError> {
         self.predictions_coll()
             .find(filter)
             .sort(sort)
@@ -232,7 +223,7 @@ impl AnalysisStore for MongoDocumentStore {
         &self,
         limit: usize,
         lease: Duration,
-    ) -> Result<Vec<Article>, DocError> {
+    ) -> Result<Vec<Article>, StoreError> {
         let now_ms = Utc::now().timestamp_millis();
         let now = bson::DateTime::from_millis(now_ms);
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
@@ -261,21 +252,12 @@ impl AnalysisStore for MongoDocumentStore {
     /// Insert (unique on article_id), then mark the article: if the process dies between the
     /// two, the lease runs out, the article is analysed again, the insert hits the duplicate key
     /// and the article is marked COMPLETED then.
-    async fn complete_analysis(&self, record: &AnalysisRecord) -> Result<bool, DocError> {
+    async fn complete_analysis(&self, record: &AnalysisRecord) -> Result<bool, StoreError> {
         check_record(record)?;
         let article_id = record.article_id.as_str();
-        let oid = parse_id(article_id).ok_or_else(|| not_found("article", article_id))?;
-        let ctx = format!("completing the analysis of article {article_id}");
-        let exists = self
-            .articles()
-            .clone_with_type::<Document>()
-            .find_one(doc! { "_id": oid })
-            .projection(doc! { "_id": 1 })
-            .await
-            .map_err(|e| mongo_err(&ctx, e))?;
-        if exists.is_none() {
-            return Err(not_found("article", article_id));
-        }
+        let call = Call::on("article", article_id, "completing the analysis of")?;
+        let oid = call.oid;
+        call.exists(self.articles()).await?;
         let mut d = to_document("analysis result", &record.analysis)?;
         d.insert("_id", ObjectId::new());
         d.insert("article_id", oid);
@@ -284,7 +266,7 @@ impl AnalysisStore for MongoDocumentStore {
         let inserted = match self.analyses().insert_one(&d).await {
             Ok(_) => true,
             Err(e) if is_duplicate_key(&e) => false,
-            Err(e) => return Err(mongo_err(&ctx, e)),
+            Err(e) => return Err(call.err()(e)),
         };
         self.articles()
             .update_one(
@@ -295,17 +277,16 @@ impl AnalysisStore for MongoDocumentStore {
                 },
             )
             .await
-            .map_err(|e| mongo_err(&ctx, e))?;
+            .map_err(call.err())?;
         Ok(inserted)
     }
 
-    async fn fail_analysis(&self, article_id: &str, error: &str) -> Result<(), DocError> {
-        let oid = parse_id(article_id).ok_or_else(|| not_found("article", article_id))?;
-        let ctx = format!("recording the analysis failure of article {article_id}");
+    async fn fail_analysis(&self, article_id: &str, error: &str) -> Result<(), StoreError> {
+        let call = Call::on("article", article_id, "recording the analysis failure of")?;
         let res = self
             .articles()
             .update_one(
-                doc! { "_id": oid, "analysis_status": { "$ne": "COMPLETED" } },
+                doc! { "_id": call.oid, "analysis_status": { "$ne": "COMPLETED" } },
                 doc! {
                     "$set": {
                         "analysis_status": "FAILED", "analysis_error": error,
@@ -315,34 +296,24 @@ impl AnalysisStore for MongoDocumentStore {
                 },
             )
             .await
-            .map_err(|e| mongo_err(&ctx, e))?;
+            .map_err(call.err())?;
         if res.matched_count == 1 {
             return Ok(());
         }
-        let exists = self
-            .articles()
-            .clone_with_type::<Document>()
-            .find_one(doc! { "_id": oid })
-            .projection(doc! { "_id": 1 })
-            .await
-            .map_err(|e| mongo_err(&ctx, e))?;
-        match exists {
-            Some(_) => Ok(()),
-            None => Err(not_found("article", article_id)),
-        }
+        call.exists(self.articles()).await
     }
 
     async fn analysis_for_article(
         &self,
         article_id: &str,
-    ) -> Result<Option<AnalysisRecord>, DocError> {
-        let Some(oid) = parse_id(article_id) else {
+    ) -> Result<Option<AnalysisRecord>, StoreError> {
+        let Some(call) = Call::read("analysis of article", article_id) else {
             return Ok(None);
         };
         self.analyses()
-            .find_one(doc! { "article_id": oid })
+            .find_one(doc! { "article_id": call.oid })
             .await
-            .map_err(|e| mongo_err(&format!("reading the analysis of article {article_id}"), e))?
+            .map_err(call.err())?
             .map(record_from)
             .transpose()
     }
@@ -353,7 +324,7 @@ impl AnalysisStore for MongoDocumentStore {
         &self,
         symbol: &str,
         since: DateTime<Utc>,
-    ) -> Result<Vec<Evidence>, DocError> {
+    ) -> Result<Vec<Evidence>, StoreError> {
         let ctx = format!("reading the analyses about {symbol}");
         let records: Vec<AnalysisRecord> = self
             .analyses()
@@ -425,7 +396,7 @@ impl AnalysisStore for MongoDocumentStore {
     async fn insert_prediction(
         &self,
         p: &TrendPredictionRecord,
-    ) -> Result<Option<String>, DocError> {
+    ) -> Result<Option<String>, StoreError> {
         check_prediction(p)?;
         let ctx = format!("storing the {} prediction for {}", p.time_horizon, p.symbol);
         let mut d = to_document("trend prediction", p)?;
@@ -447,7 +418,7 @@ impl AnalysisStore for MongoDocumentStore {
         symbol: &str,
         market_time: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<TrendPredictionRecord>, DocError> {
+    ) -> Result<Vec<TrendPredictionRecord>, StoreError> {
         let ctx = format!("reading due predictions for {symbol}");
         self.find_predictions(
             doc! {
@@ -466,36 +437,26 @@ impl AnalysisStore for MongoDocumentStore {
         id: &str,
         outcome: &ActualOutcome,
         accuracy: f64,
-    ) -> Result<bool, DocError> {
-        let oid = parse_id(id).ok_or_else(|| not_found("prediction", id))?;
+    ) -> Result<bool, StoreError> {
+        let call = Call::on("prediction", id, "scoring")?;
         check_accuracy(id, accuracy)?;
-        let ctx = format!("scoring prediction {id}");
         let outcome = bson::to_bson(outcome)
-            .map_err(|e| DocError::Invalid(format!("serializing the outcome of {id}: {e}")))?;
+            .map_err(|e| StoreError::Invalid(format!("serializing the outcome of {id}: {e}")))?;
         let res = self
             .predictions_coll()
             .update_one(
-                doc! { "_id": oid, "scored_at": null },
+                doc! { "_id": call.oid, "scored_at": null },
                 doc! { "$set": {
                     "actual_outcome": outcome, "accuracy_score": accuracy,
                     "scored_at": bson::DateTime::now(),
                 } },
             )
             .await
-            .map_err(|e| mongo_err(&ctx, e))?;
+            .map_err(call.err())?;
         if res.matched_count == 1 {
             return Ok(true);
         }
-        let exists = self
-            .predictions_coll()
-            .find_one(doc! { "_id": oid })
-            .projection(doc! { "_id": 1 })
-            .await
-            .map_err(|e| mongo_err(&ctx, e))?;
-        match exists {
-            Some(_) => Ok(false),
-            None => Err(not_found("prediction", id)),
-        }
+        call.exists(&self.predictions_coll()).await.map(|()| false)
     }
 
     async fn predictions(
@@ -504,7 +465,7 @@ impl AnalysisStore for MongoDocumentStore {
         horizon: Option<&str>,
         scored_only: bool,
         limit: usize,
-    ) -> Result<Vec<TrendPredictionRecord>, DocError> {
+    ) -> Result<Vec<TrendPredictionRecord>, StoreError> {
         let mut filter = doc! { "symbol": symbol };
         if let Some(h) = horizon {
             filter.insert("time_horizon", h);
@@ -522,7 +483,7 @@ impl AnalysisStore for MongoDocumentStore {
         .await
     }
 
-    async fn analysis_counts(&self) -> Result<AnalysisCounts, DocError> {
+    async fn analysis_counts(&self) -> Result<AnalysisCounts, StoreError> {
         const CTX: &str = "counting analysis documents";
         let groups: Vec<Document> = self
             .articles()

@@ -5,12 +5,10 @@
 //! projections for the seed's indexes and for the queries here. The article's `doc` carries an
 //! `analysis_status` too, kept equal to the column by every update here.
 
-use super::analysis::{
-    AnalysisCounts, AnalysisStore, check_accuracy, check_prediction, check_record,
-};
-use super::documents::DocError;
-use super::documents_pg::{PgDocumentStore, corrupt, is_uuid, pg_err};
+use super::{Call, PgDocumentStore, pg_err};
 use crate::domain::{Article, ProcessingStatus};
+use crate::store::contract::{check_accuracy, check_prediction, check_record};
+use crate::store::{AnalysisCounts, AnalysisStore, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use std::time::Duration;
@@ -25,16 +23,9 @@ fn limit_i64(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-fn not_found(what: &'static str, key: &str) -> DocError {
-    DocError::NotFound {
-        what,
-        key: key.to_string(),
-    }
-}
-
-fn to_doc<T: serde::Serialize>(what: &str, value: &T) -> Result<serde_json::Value, DocError> {
+fn to_doc<T: serde::Serialize>(what: &str, value: &T) -> Result<serde_json::Value, StoreError> {
     let mut v = serde_json::to_value(value)
-        .map_err(|e| DocError::Invalid(format!("serializing {what}: {e}")))?;
+        .map_err(|e| StoreError::Invalid(format!("serializing {what}: {e}")))?;
     if let Some(obj) = v.as_object_mut() {
         obj.remove("id");
     }
@@ -43,9 +34,9 @@ fn to_doc<T: serde::Serialize>(what: &str, value: &T) -> Result<serde_json::Valu
 
 fn prediction_from(
     (id, Json(doc)): (String, Json<serde_json::Value>),
-) -> Result<TrendPredictionRecord, DocError> {
+) -> Result<TrendPredictionRecord, StoreError> {
     let mut p: TrendPredictionRecord = serde_json::from_value(doc).map_err(|e| {
-        corrupt(
+        StoreError::corrupt(
             "reading a trend prediction",
             format!("prediction {id}: {e}"),
         )
@@ -62,7 +53,7 @@ impl AnalysisStore for PgDocumentStore {
         &self,
         limit: usize,
         lease: Duration,
-    ) -> Result<Vec<Article>, DocError> {
+    ) -> Result<Vec<Article>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -98,26 +89,21 @@ impl AnalysisStore for PgDocumentStore {
         Ok(claimed)
     }
 
-    async fn complete_analysis(&self, record: &AnalysisRecord) -> Result<bool, DocError> {
+    async fn complete_analysis(&self, record: &AnalysisRecord) -> Result<bool, StoreError> {
         check_record(record)?;
         let article_id = record.article_id.as_str();
-        if !is_uuid(article_id) {
-            return Err(not_found("article", article_id));
-        }
-        let ctx = format!("completing the analysis of article {article_id}");
+        let call = Call::on("article", article_id, "completing the analysis of")?;
         let doc = to_doc("analysis result", record)?;
         let a = &record.analysis;
-        let mut tx = self.pool().begin().await.map_err(|e| pg_err(&ctx, e))?;
+        let mut tx = self.pool().begin().await.map_err(call.err())?;
         // Lock the article first: a second worker completing it waits, then finds the result.
         let exists: Option<i32> =
             sqlx::query_scalar("SELECT 1 FROM content.articles WHERE id = $1::uuid FOR UPDATE")
                 .bind(article_id)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(|e| pg_err(&ctx, e))?;
-        if exists.is_none() {
-            return Err(not_found("article", article_id));
-        }
+                .map_err(call.err())?;
+        call.found(exists)?;
         let inserted = sqlx::query(
             "INSERT INTO content.analysis_results
                 (article_id, model_version, analyzed_at, processing_time_ms, sentiment_label,
@@ -136,7 +122,7 @@ impl AnalysisStore for PgDocumentStore {
         .bind(Json(&doc))
         .execute(&mut *tx)
         .await
-        .map_err(|e| pg_err(&ctx, e))?
+        .map_err(call.err())?
         .rows_affected()
             == 1;
         // Either way the article has a result now, so it is COMPLETED.
@@ -149,16 +135,13 @@ impl AnalysisStore for PgDocumentStore {
         .bind(article_id)
         .execute(&mut *tx)
         .await
-        .map_err(|e| pg_err(&ctx, e))?;
-        tx.commit().await.map_err(|e| pg_err(&ctx, e))?;
+        .map_err(call.err())?;
+        tx.commit().await.map_err(call.err())?;
         Ok(inserted)
     }
 
-    async fn fail_analysis(&self, article_id: &str, error: &str) -> Result<(), DocError> {
-        if !is_uuid(article_id) {
-            return Err(not_found("article", article_id));
-        }
-        let ctx = format!("recording the analysis failure of article {article_id}");
+    async fn fail_analysis(&self, article_id: &str, error: &str) -> Result<(), StoreError> {
+        let call = Call::on("article", article_id, "recording the analysis failure of")?;
         let exists: Option<String> = sqlx::query_scalar(
             "WITH upd AS (
                  UPDATE content.articles
@@ -172,31 +155,27 @@ impl AnalysisStore for PgDocumentStore {
         .bind(error)
         .fetch_optional(self.pool())
         .await
-        .map_err(|e| pg_err(&ctx, e))?;
-        match exists {
-            Some(_) => Ok(()),
-            None => Err(not_found("article", article_id)),
-        }
+        .map_err(call.err())?;
+        call.found(exists).map(drop)
     }
 
     async fn analysis_for_article(
         &self,
         article_id: &str,
-    ) -> Result<Option<AnalysisRecord>, DocError> {
-        if !is_uuid(article_id) {
+    ) -> Result<Option<AnalysisRecord>, StoreError> {
+        let Some(call) = Call::read("analysis of article", article_id) else {
             return Ok(None);
-        }
-        let ctx = format!("reading the analysis of article {article_id}");
+        };
         let row: Option<(String, Json<serde_json::Value>)> = sqlx::query_as(
             "SELECT id::text, doc FROM content.analysis_results WHERE article_id = $1::uuid",
         )
         .bind(article_id)
         .fetch_optional(self.pool())
         .await
-        .map_err(|e| pg_err(&ctx, e))?;
+        .map_err(call.err())?;
         row.map(|(id, Json(doc))| {
-            let mut r: AnalysisRecord =
-                serde_json::from_value(doc).map_err(|e| corrupt(&ctx, e.to_string()))?;
+            let mut r: AnalysisRecord = serde_json::from_value(doc)
+                .map_err(|e| StoreError::corrupt(&call.context, e.to_string()))?;
             r.id = id;
             Ok(r)
         })
@@ -207,7 +186,7 @@ impl AnalysisStore for PgDocumentStore {
         &self,
         symbol: &str,
         since: DateTime<Utc>,
-    ) -> Result<Vec<Evidence>, DocError> {
+    ) -> Result<Vec<Evidence>, StoreError> {
         let ctx = format!("reading the analyses about {symbol}");
         type Row = (
             String,
@@ -271,7 +250,7 @@ impl AnalysisStore for PgDocumentStore {
     async fn insert_prediction(
         &self,
         p: &TrendPredictionRecord,
-    ) -> Result<Option<String>, DocError> {
+    ) -> Result<Option<String>, StoreError> {
         check_prediction(p)?;
         let ctx = format!("storing the {} prediction for {}", p.time_horizon, p.symbol);
         let doc = to_doc("trend prediction", p)?;
@@ -301,7 +280,7 @@ impl AnalysisStore for PgDocumentStore {
         symbol: &str,
         market_time: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<TrendPredictionRecord>, DocError> {
+    ) -> Result<Vec<TrendPredictionRecord>, StoreError> {
         let rows: Vec<(String, Json<serde_json::Value>)> = sqlx::query_as(
             "SELECT id::text, doc FROM content.trend_predictions
              WHERE symbol = $1 AND scored_at IS NULL AND due_at <= $2
@@ -312,7 +291,7 @@ impl AnalysisStore for PgDocumentStore {
         .bind(limit_i64(limit))
         .fetch_all(self.pool())
         .await
-        .map_err(|e| pg_err(&format!("reading due predictions for {symbol}"), e))?;
+        .map_err(|e| pg_err(format!("reading due predictions for {symbol}"), e))?;
         rows.into_iter().map(prediction_from).collect()
     }
 
@@ -321,14 +300,11 @@ impl AnalysisStore for PgDocumentStore {
         id: &str,
         outcome: &ActualOutcome,
         accuracy: f64,
-    ) -> Result<bool, DocError> {
-        if !is_uuid(id) {
-            return Err(not_found("prediction", id));
-        }
+    ) -> Result<bool, StoreError> {
+        let call = Call::on("prediction", id, "scoring")?;
         check_accuracy(id, accuracy)?;
-        let ctx = format!("scoring prediction {id}");
         let outcome = serde_json::to_value(outcome)
-            .map_err(|e| DocError::Invalid(format!("serializing the outcome of {id}: {e}")))?;
+            .map_err(|e| StoreError::Invalid(format!("serializing the outcome of {id}: {e}")))?;
         let (updated, exists): (bool, bool) = sqlx::query_as(
             "WITH upd AS (
                  UPDATE content.trend_predictions
@@ -345,9 +321,9 @@ impl AnalysisStore for PgDocumentStore {
         .bind(Json(&outcome))
         .fetch_one(self.pool())
         .await
-        .map_err(|e| pg_err(&ctx, e))?;
+        .map_err(call.err())?;
         if !exists {
-            return Err(not_found("prediction", id));
+            return Err(call.not_found());
         }
         Ok(updated)
     }
@@ -358,7 +334,7 @@ impl AnalysisStore for PgDocumentStore {
         horizon: Option<&str>,
         scored_only: bool,
         limit: usize,
-    ) -> Result<Vec<TrendPredictionRecord>, DocError> {
+    ) -> Result<Vec<TrendPredictionRecord>, StoreError> {
         let rows: Vec<(String, Json<serde_json::Value>)> = sqlx::query_as(
             "SELECT id::text, doc FROM content.trend_predictions
              WHERE symbol = $1
@@ -372,11 +348,11 @@ impl AnalysisStore for PgDocumentStore {
         .bind(limit_i64(limit))
         .fetch_all(self.pool())
         .await
-        .map_err(|e| pg_err(&format!("reading predictions for {symbol}"), e))?;
+        .map_err(|e| pg_err(format!("reading predictions for {symbol}"), e))?;
         rows.into_iter().map(prediction_from).collect()
     }
 
-    async fn analysis_counts(&self) -> Result<AnalysisCounts, DocError> {
+    async fn analysis_counts(&self) -> Result<AnalysisCounts, StoreError> {
         const CTX: &str = "counting analysis documents";
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT analysis_status, count(*) FROM content.articles GROUP BY analysis_status",

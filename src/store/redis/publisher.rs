@@ -1,70 +1,11 @@
-//! Redis: the live side. Key and channel names follow the seed's design (see docs/redis.md for
-//! every key and payload). Each batch goes out as ONE pipeline (MULTI/EXEC): one round trip,
-//! and a reader never sees a candle's sorted-set member removed but not yet re-added.
+//! The market's live side in Redis: latest prices, tick streams, candles and the leaderboard.
+//! Each batch goes out as ONE pipeline (MULTI/EXEC): one round trip, and a reader never sees a
+//! candle's sorted-set member removed but not yet re-added.
 
-use crate::domain::{Candle, Interval, SymbolInfo, Trade};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use super::{RedisKeys, connection_manager};
+use crate::domain::{Candle, SymbolInfo, Trade};
+use redis::aio::ConnectionManager;
 use std::fmt::Write as _;
-use std::time::Duration;
-
-/// Key and channel names, all under an optional prefix (tests use one per test).
-#[derive(Debug, Clone)]
-pub struct RedisKeys {
-    prefix: String,
-}
-
-impl RedisKeys {
-    pub fn new(prefix: impl Into<String>) -> Self {
-        RedisKeys {
-            prefix: prefix.into(),
-        }
-    }
-    pub fn latest_price(&self, sym: &str) -> String {
-        format!("{}price:latest:{sym}", self.prefix)
-    }
-    pub fn ticks(&self, sym: &str) -> String {
-        format!("{}price:ticks:{sym}", self.prefix)
-    }
-    pub fn prices_channel(&self, sym: &str) -> String {
-        format!("{}prices:{sym}", self.prefix)
-    }
-    pub fn candles(&self, sym: &str, iv: Interval) -> String {
-        format!("{}price:candles:{sym}:{iv}", self.prefix)
-    }
-    pub fn candles_channel(&self, sym: &str, iv: Interval) -> String {
-        format!("{}candles:{sym}:{iv}", self.prefix)
-    }
-    pub fn leaderboard(&self) -> String {
-        format!("{}leaderboard:volume:24h", self.prefix)
-    }
-    /// `PUBLISH articles:new` (seed): one message per analysed article.
-    pub fn articles_channel(&self) -> String {
-        format!("{}articles:new", self.prefix)
-    }
-    /// `PUBLISH predictions:{SYM}`: one message per new trend prediction.
-    pub fn predictions_channel(&self, sym: &str) -> String {
-        format!("{}predictions:{sym}", self.prefix)
-    }
-    /// The newest prediction per symbol and horizon (String, JSON).
-    pub fn latest_prediction(&self, sym: &str, horizon: &str) -> String {
-        format!("{}prediction:latest:{sym}:{horizon}", self.prefix)
-    }
-    /// Hash label -> count of analysed articles, all time and per UTC day.
-    pub fn sentiment_stats(&self) -> String {
-        format!("{}stats:sentiment:count", self.prefix)
-    }
-    pub fn sentiment_stats_day(&self, day: chrono::NaiveDate) -> String {
-        format!("{}stats:sentiment:{day}", self.prefix)
-    }
-    /// Hash source -> count of analysed articles (beside the seed's stats:articles:count,
-    /// which counts stored ones).
-    pub fn analyzed_stats(&self) -> String {
-        format!("{}stats:articles:analyzed", self.prefix)
-    }
-    pub fn symbol_cache(&self, sym: &str) -> String {
-        format!("{}cache:symbols:{sym}", self.prefix)
-    }
-}
 
 /// `PUBLISH prices:{SYM}` payload: `{"price":50123.45,"timestamp":1705312800000}`. The price is
 /// written as the exact decimal text (a JSON number), never through a float.
@@ -116,17 +57,6 @@ impl MarketUpdate<'_> {
             && self.candles.is_empty()
             && self.leaderboard.is_empty()
     }
-}
-
-/// A connection that reconnects by itself, with short timeouts: a dead Redis must cost a
-/// pipeline a second, not a minute.
-pub async fn connection_manager(url: &str) -> redis::RedisResult<ConnectionManager> {
-    let client = redis::Client::open(url)?;
-    let cfg = ConnectionManagerConfig::new()
-        .set_connection_timeout(Duration::from_secs(1))
-        .set_response_timeout(Duration::from_secs(2))
-        .set_number_of_retries(1);
-    ConnectionManager::new_with_config(client, cfg).await
 }
 
 /// A Redis connection that reconnects by itself, with short timeouts: a dead Redis must cost the
@@ -274,6 +204,7 @@ impl RedisSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Interval;
     use rust_decimal_macros_free::dec;
 
     mod rust_decimal_macros_free {
