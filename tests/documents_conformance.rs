@@ -899,7 +899,7 @@ async fn analysis_queue_and_results(store: &dyn FullDocumentStore) {
         .unwrap();
     assert_eq!(
         again.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
-        [slow.id.clone()]
+        std::slice::from_ref(&slow.id)
     );
     assert!(
         store

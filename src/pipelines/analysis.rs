@@ -7,6 +7,7 @@
 //! ```
 //! As between crawler and normalizer, the store is the queue: nothing waits only in memory.
 
+use super::resources::Resources;
 use crate::actors::poller::StopPolling;
 use crate::actors::prediction::PredictionActor;
 use crate::actors::sentiment::{self, SentimentActor};
@@ -30,24 +31,13 @@ impl AnalysisPipeline {
     /// news pipeline's document store).
     pub async fn start(
         cfg: &Config,
+        resources: &Resources,
         store: Arc<dyn FullDocumentStore>,
     ) -> anyhow::Result<AnalysisPipeline> {
         let keys = RedisKeys::new(cfg.redis.key_prefix.clone());
-        let publisher = AnalysisPublisher::connect(cfg.redis.url.expose(), keys)
-            .await
-            .with_context(|| {
-                format!(
-                    "connecting to Redis at {} for analysis updates",
-                    cfg.redis.url
-                )
-            })?;
-        let pg = crate::store::postgres::connect(
-            cfg.database.url.expose(),
-            cfg.database.max_connections,
-        )
-        .await
-        .with_context(|| format!("connecting to {} for candles", cfg.database.url))?;
-        let prices = Arc::new(PgPriceHistory::new(pg));
+        let conn = resources.redis().await.context("analysis updates")?;
+        let publisher = AnalysisPublisher::new(conn, keys);
+        let prices = Arc::new(PgPriceHistory::new(resources.pg.clone()));
 
         let analyzer = Arc::new(Analyzer::with_aliases(&SymbolAliases::default_crypto()));
         let pool = sentiment::start_pool(cfg.analysis.workers, analyzer);

@@ -8,6 +8,7 @@
 //! their own, so JSON parsing, COPY encoding and Redis pipelines use both cores. Every actor runs
 //! under a `Supervisor`; every mailbox is bounded.
 
+use super::resources::Resources;
 use crate::actors::candle_builder::{CandleBuilderActor, Drain};
 use crate::actors::exchange_feed::{ExchangeFeedActor, StopIntake};
 use crate::actors::market_writer::{FlushAll, MarketWriterActor};
@@ -23,8 +24,6 @@ use crate::telemetry::progress::Progress;
 use actix::{Arbiter, Supervisor};
 use anyhow::Context as _;
 use rust_decimal::Decimal;
-use sqlx::PgPool;
-use sqlx::migrate::MigrateDatabase;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,42 +33,6 @@ pub struct MarketPipeline {
     writer: Mailbox<MarketWriterActor>,
     publisher: Mailbox<RedisPublisherActor>,
     arbiters: Vec<Arbiter>,
-}
-
-/// Creates the database when missing (a fresh machine has only `postgres`), then migrates.
-/// PostgreSQL may still be starting: retry for a while before giving up.
-pub async fn connect_and_migrate(cfg: &Config) -> anyhow::Result<PgPool> {
-    let url = cfg.database.url.expose();
-    let mut wait = Duration::from_millis(250);
-    let mut tries = 0;
-    loop {
-        let attempt = async {
-            if !sqlx::Postgres::database_exists(url).await? {
-                tracing::info!(database = %cfg.database.url, "creating the database");
-                sqlx::Postgres::create_database(url).await?;
-            }
-            Ok::<_, sqlx::Error>(())
-        };
-        match attempt.await {
-            Ok(()) => break,
-            Err(e) if tries < 20 => {
-                tries += 1;
-                tracing::warn!(database = %cfg.database.url, error = %e, "PostgreSQL not reachable yet; retrying");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => {
-                return Err(e).with_context(|| format!("connecting to {}", cfg.database.url));
-            }
-        }
-    }
-    let pool = store::postgres::connect(url, cfg.database.max_connections)
-        .await
-        .with_context(|| format!("connecting to {}", cfg.database.url))?;
-    store::postgres::migrate(&pool)
-        .await
-        .context("applying migrations")?;
-    Ok(pool)
 }
 
 /// Reference data for symbols that exchangeInfo could not give: split off a known quote asset.
@@ -97,10 +60,11 @@ pub fn symbol_info_from_config(symbol: &str) -> SymbolInfo {
 impl MarketPipeline {
     pub async fn start(
         cfg: &Config,
+        resources: &Resources,
         health: Arc<Health>,
         progress: Arc<Progress>,
     ) -> anyhow::Result<MarketPipeline> {
-        let pool = connect_and_migrate(cfg).await?;
+        let pool = resources.pg.clone();
         let store = PgMarketStore::new(pool.clone());
 
         // Symbols: from the exchange when it answers, else from configuration.

@@ -6,7 +6,10 @@ pub mod analysis;
 pub mod market;
 pub mod news;
 mod operations;
+mod resources;
 pub mod retention;
+
+pub use resources::Resources;
 
 use crate::config::Config;
 use crate::telemetry::progress::Progress;
@@ -25,7 +28,7 @@ pub struct RunOptions {
 
 /// `tradepipe migrate`: create the database if it does not exist, apply pending migrations.
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
-    let pool = market::connect_and_migrate(cfg).await?;
+    let pool = resources::connect_and_migrate(cfg).await?;
     pool.close().await;
     tracing::info!(database = %cfg.database.url, "migrations applied");
     Ok(())
@@ -46,24 +49,28 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
     actix_rt::spawn(http);
     tracing::info!(addr = %cfg.http.addr, "serving /metrics /healthz /readyz");
 
+    // One PostgreSQL pool and one Redis connection for every pipeline (see `resources`).
+    let resources = Resources::open(&cfg)
+        .await
+        .context("connecting to PostgreSQL")?;
     let progress = Arc::new(Progress::default());
-    let market = market::MarketPipeline::start(&cfg, health.clone(), progress.clone())
+    let market = market::MarketPipeline::start(&cfg, &resources, health.clone(), progress.clone())
         .await
         .context("starting the market data pipeline")?;
     tracing::info!(symbols = ?cfg.market.symbols, "market data pipeline running");
-    let news = news::NewsPipeline::start(&cfg, None)
+    let news = news::NewsPipeline::start(&cfg, &resources, None)
         .await
         .context("starting the news pipeline")?;
     let news_store = news.as_ref().map(|n| n.store.clone());
     let analysis = match &news_store {
         Some(store) => Some(
-            analysis::AnalysisPipeline::start(&cfg, store.clone())
+            analysis::AnalysisPipeline::start(&cfg, &resources, store.clone())
                 .await
                 .context("starting the analysis pipeline")?,
         ),
         None => None,
     };
-    let retention = retention::RetentionPipeline::start(&cfg)
+    let retention = retention::RetentionPipeline::start(&cfg, &resources)
         .await
         .context("starting retention")?;
     // READY=1 goes out here: every pipeline is up.
@@ -89,6 +96,7 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
         market.shutdown().await;
     })
     .await;
+    resources.close().await;
     market.stop_arbiters();
     if opts.progress {
         print_progress(&progress, started, 0, true);

@@ -8,6 +8,7 @@
 //! instances from crawling one source at once; claims with leases keep them from normalizing one
 //! page at once; unique `url_hash` keeps every page and article single).
 
+use super::resources::Resources;
 use crate::actors::crawler::{CrawlerActor, CrawlerDeps, StopCrawling};
 use crate::actors::normalizer::{self, NormalizerActor};
 use crate::actors::poller::StopPolling;
@@ -35,6 +36,7 @@ impl NewsPipeline {
     /// active: the daemon then runs the market pipeline alone.
     pub async fn start(
         cfg: &Config,
+        resources: &Resources,
         crawl_every: Option<Duration>,
     ) -> anyhow::Result<Option<NewsPipeline>> {
         let sources = load_sources(&cfg.news.sources_file)?;
@@ -43,13 +45,8 @@ impl NewsPipeline {
             tracing::info!(file = %cfg.news.sources_file.display(), "no active news source; the news pipeline is not started");
             return Ok(None);
         }
-        let pool = crate::store::postgres::connect(
-            cfg.database.url.expose(),
-            cfg.database.max_connections,
-        )
-        .await
-        .with_context(|| format!("connecting to {}", cfg.database.url))?;
-        let store = open_document_store(&cfg.documents, pool)
+        // On the MongoDB backend the shared pool is simply not used by the document store.
+        let store = open_document_store(&cfg.documents, resources.pg.clone())
             .await
             .context("opening the document store")?;
         store
@@ -60,14 +57,10 @@ impl NewsPipeline {
             .upsert_sources(&sources)
             .await
             .context("upserting news sources")?;
-        let lock = CrawlLock::connect(cfg.redis.url.expose(), &cfg.redis.key_prefix)
-            .await
-            .with_context(|| {
-                format!(
-                    "connecting to Redis at {} for the crawl locks",
-                    cfg.redis.url
-                )
-            })?;
+        let lock = CrawlLock::new(
+            resources.redis().await.context("the crawl locks")?,
+            &cfg.redis.key_prefix,
+        );
 
         let news_cfg = Arc::new(cfg.news.clone());
         let deps = CrawlerDeps {

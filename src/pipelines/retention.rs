@@ -2,6 +2,7 @@
 //! configured document store, Redis for sessions), the RetentionActor on its own arbiter for the
 //! daemon, and `tradepipe retention --once/--dry-run`.
 
+use super::resources::Resources;
 use crate::actors::retention::{RetentionActor, StopRetention};
 use crate::config::{Config, DocumentBackend};
 use crate::lifecycle::{Lifecycle, LifecycleStores, PassReport};
@@ -14,20 +15,15 @@ use anyhow::Context as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Connections: one holds the pass lock for the whole pass, one runs its statements, one is
-/// for the summary refresh running beside a pass.
-const POOL_SIZE: u32 = 3;
-
 /// The daemon waits this long after start before the first pass, so start-up (migrations,
 /// backfill) is not competing with it.
 const FIRST_PASS_AFTER: Duration = Duration::from_secs(30);
 
-/// Builds the lifecycle on the configured stores.
-pub async fn lifecycle(cfg: &Config) -> anyhow::Result<Lifecycle> {
-    let pool = crate::store::postgres::connect(cfg.database.url.expose(), POOL_SIZE)
-        .await
-        .with_context(|| format!("connecting to {}", cfg.database.url))?;
-    let pg = Arc::new(PgRetentionStore::new(pool));
+/// Builds the lifecycle on the configured stores. A pass takes up to three connections of the
+/// shared pool: one holds the pass lock for the whole pass, one runs its statements, one is for
+/// the summary refresh running beside a pass.
+pub async fn lifecycle(cfg: &Config, resources: &Resources) -> anyhow::Result<Lifecycle> {
+    let pg = Arc::new(PgRetentionStore::new(resources.pg.clone()));
     let documents: Arc<dyn RowStore> = match cfg.documents.backend {
         DocumentBackend::Postgres => pg.clone(),
         DocumentBackend::Mongodb => {
@@ -63,9 +59,8 @@ pub async fn lifecycle(cfg: &Config) -> anyhow::Result<Lifecycle> {
 
 /// `tradepipe retention [--once | --dry-run]`: one pass (migrations applied first), its report.
 pub async fn run_once(cfg: &Config, dry_run: bool) -> anyhow::Result<PassReport> {
-    let pool = super::market::connect_and_migrate(cfg).await?;
-    pool.close().await;
-    let lifecycle = lifecycle(cfg).await?;
+    let resources = Resources::open(cfg).await?;
+    let lifecycle = lifecycle(cfg, &resources).await?;
     let report = lifecycle
         .run_pass(chrono::Utc::now(), dry_run || cfg.retention.dry_run)
         .await
@@ -80,12 +75,15 @@ pub struct RetentionPipeline {
 
 impl RetentionPipeline {
     /// `None` when `retention.enabled` is false.
-    pub async fn start(cfg: &Config) -> anyhow::Result<Option<RetentionPipeline>> {
+    pub async fn start(
+        cfg: &Config,
+        resources: &Resources,
+    ) -> anyhow::Result<Option<RetentionPipeline>> {
         if !cfg.retention.enabled {
             tracing::info!("retention disabled (retention.enabled = false)");
             return Ok(None);
         }
-        let lifecycle = Arc::new(lifecycle(cfg).await?);
+        let lifecycle = Arc::new(lifecycle(cfg, resources).await?);
         let arbiter = Arbiter::new();
         let actor = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
             RetentionActor::new(lifecycle, FIRST_PASS_AFTER)

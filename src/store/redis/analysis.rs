@@ -44,8 +44,12 @@ pub struct AnalysisPublisher {
 
 impl AnalysisPublisher {
     pub async fn connect(url: &str, keys: RedisKeys) -> redis::RedisResult<Self> {
-        let conn = super::connection_manager(url).await?;
-        Ok(AnalysisPublisher { conn, keys })
+        Ok(Self::new(super::connection_manager(url).await?, keys))
+    }
+
+    /// On a connection shared with the rest of the daemon (it is multiplexed).
+    pub fn new(conn: ConnectionManager, keys: RedisKeys) -> Self {
+        AnalysisPublisher { conn, keys }
     }
 
     /// One MULTI/EXEC: the announcement and the statistics it changes.
