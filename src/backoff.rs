@@ -29,7 +29,11 @@ impl Backoff {
     }
 
     /// From configuration keys: `*_ms` durations and a Retry-After maximum in seconds.
-    pub fn from_settings(initial_ms: u64, max_ms: u64, max_retry_after_secs: u64) -> Backoff {
+    pub(crate) fn from_settings(
+        initial_ms: u64,
+        max_ms: u64,
+        max_retry_after_secs: u64,
+    ) -> Backoff {
         Backoff::new(
             Duration::from_millis(initial_ms),
             Duration::from_millis(max_ms),
@@ -38,7 +42,7 @@ impl Backoff {
     }
 
     /// `min(max, initial * 2^(attempt-1))`: the upper bound of attempt `attempt`'s draw.
-    pub fn ceiling(&self, attempt: u32) -> Duration {
+    pub(crate) fn ceiling(&self, attempt: u32) -> Duration {
         let doublings = attempt.saturating_sub(1).min(30);
         self.initial
             .checked_mul(1u32 << doublings)
@@ -62,7 +66,7 @@ impl Backoff {
         }
     }
 
-    pub fn clamp_retry_after(&self, asked: Duration) -> Duration {
+    pub(crate) fn clamp_retry_after(&self, asked: Duration) -> Duration {
         asked.min(self.max_retry_after)
     }
 }
@@ -70,7 +74,7 @@ impl Backoff {
 /// A `Retry-After` value: delay-seconds (`120`) or an HTTP-date (`Wed, 21 Oct 2015 07:28:00 GMT`,
 /// and the obsolete RFC 850 and asctime forms), as a wait from `now`. A date in the past is a
 /// zero wait; a value that is neither is `None` (the caller falls back to its own backoff).
-pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // Absurdly long digit strings saturate instead of failing.

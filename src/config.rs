@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// The environment variables with a short name, mapped to their configuration key. Every key is
 /// also reachable as `TRADEPIPE__SECTION__KEY` (double underscores).
-pub const ENV_SHORTCUTS: &[(&str, &str)] = &[
+pub(crate) const ENV_SHORTCUTS: &[(&str, &str)] = &[
     ("TRADEPIPE_DATABASE_URL", "database.url"),
     ("TRADEPIPE_REDIS_URL", "redis.url"),
     ("TRADEPIPE_BINANCE_WS_URL", "binance.ws_url"),
@@ -572,11 +572,11 @@ impl RetentionConfig {
 pub struct Secret(pub String);
 
 impl Secret {
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 
-    pub fn redacted(&self) -> String {
+    pub(crate) fn redacted(&self) -> String {
         redact_url(&self.0)
     }
 }
@@ -779,7 +779,7 @@ impl Config {
         Ok(())
     }
 
-    pub fn http_addr(&self) -> Result<SocketAddr, ConfigError> {
+    pub(crate) fn http_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.http
             .addr
             .parse()

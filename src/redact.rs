@@ -40,7 +40,7 @@ const SECRET_PARTS: &[&str] = &[
 /// whose key names a secret. Works on the text, not a parsed URL, so multi-host URLs
 /// (`mongodb://u:p@h1,h2/db`) and `mongodb+srv://` are handled too, and nothing else is
 /// re-encoded. A value that is not a URL (an API key, a token) becomes `***` entirely.
-pub fn redact_url(raw: &str) -> String {
+pub(crate) fn redact_url(raw: &str) -> String {
     if raw.is_empty() {
         return String::new();
     }
@@ -97,7 +97,7 @@ pub fn redact_url(raw: &str) -> String {
 }
 
 /// Whether a query parameter named `key` carries a secret.
-pub fn is_secret_key(key: &str) -> bool {
+pub(crate) fn is_secret_key(key: &str) -> bool {
     let normal: String = percent_decode(key)
         .chars()
         .filter(|c| !matches!(c, '-' | '_' | '.'))

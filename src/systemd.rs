@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 /// Where the service manager listens. Messages are fire-and-forget datagrams; a failure to send
 /// is logged and never stops the daemon.
-pub struct Notifier {
+pub(crate) struct Notifier {
     target: Option<(UnixDatagram, SocketAddr)>,
 }
 
 impl Notifier {
     /// From `$NOTIFY_SOCKET` (set by systemd for `Type=notify` units); a no-op notifier without it.
-    pub fn from_env() -> Notifier {
+    pub(crate) fn from_env() -> Notifier {
         match std::env::var("NOTIFY_SOCKET") {
             Ok(spec) if !spec.is_empty() => match Notifier::to_socket(&spec) {
                 Ok(n) => n,
@@ -34,12 +34,12 @@ impl Notifier {
         }
     }
 
-    pub fn disabled() -> Notifier {
+    pub(crate) fn disabled() -> Notifier {
         Notifier { target: None }
     }
 
     /// A path, or `@name` for a Linux abstract socket (what systemd uses in some setups).
-    pub fn to_socket(spec: &str) -> io::Result<Notifier> {
+    pub(crate) fn to_socket(spec: &str) -> io::Result<Notifier> {
         let addr = match spec.strip_prefix('@') {
             Some(name) => {
                 use std::os::linux::net::SocketAddrExt;
@@ -91,7 +91,7 @@ fn one_line(s: &str) -> String {
 }
 
 /// The watchdog timeout systemd expects pings within (`WatchdogSec=`), if it watches this process.
-pub fn watchdog_timeout() -> Option<Duration> {
+pub(crate) fn watchdog_timeout() -> Option<Duration> {
     parse_watchdog(
         std::env::var("WATCHDOG_USEC").ok().as_deref(),
         std::env::var("WATCHDOG_PID").ok().as_deref(),
@@ -112,10 +112,10 @@ fn parse_watchdog(usec: Option<&str>, pid: Option<&str>, me: u32) -> Option<Dura
 }
 
 /// What the liveness check watches: the stages, and the actor threads (arbiters) by name.
-pub type LivenessInputs = (Vec<Box<dyn Stage>>, Vec<(&'static str, ArbiterHandle)>);
+pub(crate) type LivenessInputs = (Vec<Box<dyn Stage>>, Vec<(&'static str, ArbiterHandle)>);
 
 /// One stage of a pipeline as the liveness check sees it.
-pub trait Stage: Send {
+pub(crate) trait Stage: Send {
     fn name(&self) -> &'static str;
     /// Messages waiting in its mailbox.
     fn waiting(&self) -> i64;
@@ -145,7 +145,7 @@ struct Tracked {
 /// Decides whether the pipelines are alive: a stage is stalled when work has waited in its
 /// mailbox and it has taken none of it for `stall_after`; an arbiter (an actor thread) is stuck
 /// when a task spawned on it does not run within the check's timeout.
-pub struct Liveness {
+pub(crate) struct Liveness {
     stages: Vec<Tracked>,
     arbiters: Vec<(&'static str, ArbiterHandle)>,
     stall_after: Duration,
@@ -188,7 +188,7 @@ impl Liveness {
     }
 
     /// The arbiters (actor threads) that did not run a spawned task within `within`, or are gone.
-    pub async fn unresponsive_arbiters(&self, within: Duration) -> Vec<&'static str> {
+    pub(crate) async fn unresponsive_arbiters(&self, within: Duration) -> Vec<&'static str> {
         let mut waits = Vec::new();
         let mut silent = Vec::new();
         for (name, a) in &self.arbiters {
@@ -229,7 +229,7 @@ impl Liveness {
 /// (`WATCHDOG_USEC`), sends WATCHDOG=1 after each check that passed. Checks run four times per
 /// watchdog timeout, and a stage counts as stalled after half of it: a stuck pipeline misses the
 /// pings for longer than the timeout and systemd restarts the daemon.
-pub async fn run_watchdog(
+pub(crate) async fn run_watchdog(
     stages: Vec<Box<dyn Stage>>,
     arbiters: Vec<(&'static str, ArbiterHandle)>,
     notifier: std::sync::Arc<Notifier>,

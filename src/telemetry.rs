@@ -56,7 +56,7 @@ static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 /// How often the recorder's upkeep runs. `install_recorder` (unlike the exporter's own listener)
 /// leaves upkeep to the caller; without it histogram samples pile up between scrapes, and
 /// without scrapes they grow for ever.
-pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Installs the Prometheus recorder once per process and returns its handle (tests and several
 /// pipelines in one process share it).
@@ -145,7 +145,7 @@ struct HttpState {
 }
 
 /// Binds the listener now (so a port conflict fails at start) and returns the serving future.
-pub async fn serve_http(
+pub(crate) async fn serve_http(
     addr: SocketAddr,
     metrics: PrometheusHandle,
     health: Arc<Health>,

@@ -18,7 +18,7 @@ const ACTOR: &str = "candle_builder";
 /// Trades read off one socket in one go, in exchange order per symbol.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct TradeBatch {
+pub(crate) struct TradeBatch {
     pub trades: Vec<Trade>,
     /// When the first of these trades was read off the socket (for tick-to-publish latency).
     pub received_at: Instant,
@@ -31,20 +31,20 @@ pub struct TradeBatch {
 /// The last trade id folded in, per symbol: where a (re)connecting feed resumes.
 #[derive(Message)]
 #[rtype(result = "HashMap<String, u64>")]
-pub struct LastTradeIds;
+pub(crate) struct LastTradeIds;
 
 /// Whether the feed is connected and caught up. Only then may the clock close candles that got
 /// no new trade: while disconnected, trades of the current interval may still arrive by backfill.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SetInSync(pub bool);
+pub(crate) struct SetInSync(pub bool);
 
 /// Answered once every message sent before it was handled and passed on (shutdown).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Drain;
+pub(crate) struct Drain;
 
-pub struct CandleBuilderActor {
+pub(crate) struct CandleBuilderActor {
     folder: Folder,
     writer: BoundedRecipient<Persist>,
     publisher: BoundedRecipient<PublishBatch>,
@@ -55,7 +55,7 @@ pub struct CandleBuilderActor {
 
 /// The builder's state without the actor plumbing, driven with explicit instants so that the
 /// interleavings of backfill, live trades and the close timer can be tested deterministically.
-pub struct Folder {
+pub(crate) struct Folder {
     books: HashMap<Symbol, CandleBook>,
     in_sync: bool,
     caught_up: bool,
@@ -97,7 +97,7 @@ impl Folder {
         }
     }
 
-    pub fn set_in_sync(&mut self, in_sync: bool, now: Instant) {
+    pub(crate) fn set_in_sync(&mut self, in_sync: bool, now: Instant) {
         self.in_sync = in_sync;
         self.update_sync(now);
     }
@@ -159,7 +159,7 @@ impl Folder {
     }
 
     /// The close timer at `now`: closes what the exchange clock says has ended, if it may.
-    pub fn close_elapsed(&mut self, now: Instant) -> Vec<Candle> {
+    pub(crate) fn close_elapsed(&mut self, now: Instant) -> Vec<Candle> {
         let mut closed = Vec::new();
         for (symbol, book) in self.books.iter_mut() {
             let Some(exchange_now) =
@@ -174,7 +174,7 @@ impl Folder {
         closed
     }
 
-    pub fn last_trade_ids(&self) -> HashMap<String, u64> {
+    pub(crate) fn last_trade_ids(&self) -> HashMap<String, u64> {
         self.books
             .iter()
             .filter_map(|(s, b)| b.last_trade_id().map(|id| (s.to_string(), id)))

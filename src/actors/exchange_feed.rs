@@ -27,7 +27,7 @@ const ACTOR: &str = "exchange_feed";
 /// bytes; without a bound a broken or hostile peer could make the daemon buffer tungstenite's
 /// default of 64 MiB per message. A larger frame is rejected before its payload is read; the
 /// connection cannot continue after it, so the feed reconnects and backfills.
-pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
@@ -38,9 +38,9 @@ fn ws_config() -> WebSocketConfig {
 /// Stop reading from the exchange (shutdown). Answered once the last batch read was handed on.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct StopIntake;
+pub(crate) struct StopIntake;
 
-pub struct ExchangeFeedActor {
+pub(crate) struct ExchangeFeedActor {
     conn: usize,
     symbols: Vec<String>,
     cfg: Arc<BinanceConfig>,
@@ -545,7 +545,7 @@ impl FeedSession {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum FeedSetupError {
+pub(crate) enum FeedSetupError {
     #[error("binance.rest_url {0:?} is not a URL: {1}")]
     RestUrl(String, url::ParseError),
     #[error(transparent)]
@@ -553,7 +553,7 @@ pub enum FeedSetupError {
 }
 
 /// The REST client as configured (base URL, optional API key, request timeout).
-pub fn binance_rest(cfg: &BinanceConfig) -> Result<BinanceRest, FeedSetupError> {
+pub(crate) fn binance_rest(cfg: &BinanceConfig) -> Result<BinanceRest, FeedSetupError> {
     let base = url::Url::parse(&cfg.rest_url)
         .map_err(|e| FeedSetupError::RestUrl(cfg.rest_url.clone(), e))?;
     let key = cfg.api_key.as_ref().map(|k| k.expose());

@@ -79,7 +79,7 @@ impl MailboxDepth {
         self.depth.load(Ordering::Relaxed)
     }
 
-    pub fn taken_total(&self) -> u64 {
+    pub(crate) fn taken_total(&self) -> u64 {
         self.taken.load(Ordering::Relaxed)
     }
 
@@ -95,7 +95,7 @@ impl MailboxDepth {
 /// clone may enqueue one message past the capacity before it is parked, so a producer that
 /// cloned the address per message (as a `'static` future must) would never be held back. Found
 /// by the memory benchmark: with a lagging writer, memory grew with every trade.
-pub struct Mailbox<A: Actor> {
+pub(crate) struct Mailbox<A: Actor> {
     addr: Arc<Addr<A>>,
     depth: MailboxDepth,
 }
@@ -117,10 +117,6 @@ impl<A: Actor> Mailbox<A> {
         }
     }
 
-    pub fn addr(&self) -> &Addr<A> {
-        &self.addr
-    }
-
     pub fn depth(&self) -> &MailboxDepth {
         &self.depth
     }
@@ -138,7 +134,7 @@ impl<A: Actor> Mailbox<A> {
 
     /// The same bounded mailbox seen as a sink of `M` alone, for a producer that should not
     /// name its consumer's type.
-    pub fn recipient<M>(&self) -> BoundedRecipient<M>
+    pub(crate) fn recipient<M>(&self) -> BoundedRecipient<M>
     where
         A: Handler<M>,
         A::Context: ToEnvelope<A, M>,
@@ -149,7 +145,7 @@ impl<A: Actor> Mailbox<A> {
     }
 
     /// Sends a control message and waits for the handler's answer.
-    pub async fn ask<M>(&self, msg: M) -> Result<M::Result, ActorGone>
+    pub(crate) async fn ask<M>(&self, msg: M) -> Result<M::Result, ActorGone>
     where
         A: Handler<M>,
         A::Context: ToEnvelope<A, M>,
@@ -166,7 +162,7 @@ impl<A: Actor> Mailbox<A> {
 /// A bounded mailbox for one message type, whatever actor handles it: the candle builder's sinks
 /// are these, so it can be run against small stubs. The bound is the consumer's `MailboxDepth`,
 /// shared with its `Mailbox`; clones share ONE actix sender, for the reason given on `Mailbox`.
-pub struct BoundedRecipient<M>
+pub(crate) struct BoundedRecipient<M>
 where
     M: Message + Send,
     M::Result: Send,
@@ -245,7 +241,7 @@ async fn push_weighted<M>(
 }
 
 /// Records one handled message and its handler time when dropped.
-pub struct HandlerTimer {
+pub(crate) struct HandlerTimer {
     actor: &'static str,
     started: Instant,
 }
@@ -270,12 +266,13 @@ impl Drop for HandlerTimer {
 static RESTARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Restarts in this process so far, all actors (the metric has them per actor).
-pub fn restarts_so_far() -> u64 {
+#[cfg(test)]
+pub(crate) fn restarts_so_far() -> u64 {
     RESTARTS.load(Ordering::Relaxed)
 }
 
 /// Every `Supervised::restarting` calls this, so restarts are visible to operators.
-pub fn count_restart(actor: &'static str) {
+pub(crate) fn count_restart(actor: &'static str) {
     RESTARTS.fetch_add(1, Ordering::Relaxed);
     metrics::counter!("tradepipe_actor_restarts_total", "actor" => actor).increment(1);
     tracing::warn!(actor, "actor restarting under its supervisor");

@@ -46,7 +46,7 @@ impl CpuWork for Normalize {
     }
 }
 
-pub type NormalizePool = CpuPool<Normalize>;
+pub(crate) type NormalizePool = CpuPool<Normalize>;
 
 /// Start the worker pool: `workers` threads.
 pub fn start_pool(

@@ -45,7 +45,7 @@ pub trait PollJob: Unpin + 'static {
 /// itself). Ignored while a round is in flight or after a stop.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct PollNow;
+pub(crate) struct PollNow;
 
 /// Finish the round in flight and start no other (shutdown). Answered once idle.
 #[derive(Message)]
@@ -61,7 +61,7 @@ pub struct PollingActor<J: PollJob> {
 
 impl<J: PollJob> PollingActor<J> {
     /// The actor for `job`, with the configured default mailbox capacity.
-    pub fn with_job(job: J) -> Self {
+    pub(crate) fn with_job(job: J) -> Self {
         PollingActor {
             job,
             capacity: MailboxConfig::default().pollers,

@@ -22,7 +22,7 @@ const DAY_MS: i64 = 86_400_000;
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct PublishBatch {
+pub(crate) struct PublishBatch {
     pub trades: Vec<Trade>,
     pub candles: Vec<Candle>,
     pub received_at: Instant,
@@ -31,12 +31,12 @@ pub struct PublishBatch {
 /// Reference data for `cache:symbols:{SYM}`; re-sent every half hour so the 1 h TTL never lapses.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct CacheSymbols(pub Vec<SymbolInfo>);
+pub(crate) struct CacheSymbols(pub Vec<SymbolInfo>);
 
 /// Publish every throttled candle update still held back (shutdown).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct FlushPublisher;
+pub(crate) struct FlushPublisher;
 
 /// Rolling 24 h quote volume from 1m candles, kept as a running sum.
 #[derive(Default)]
@@ -74,7 +74,7 @@ struct Throttled {
     held: Option<Candle>,
 }
 
-pub struct RedisPublisherActor {
+pub(crate) struct RedisPublisherActor {
     cfg: RedisConfig,
     keys: RedisKeys,
     sink: Option<RedisSink>,

@@ -55,7 +55,7 @@ impl CpuWork for Analyze {
     }
 }
 
-pub type AnalyzePool = CpuPool<Analyze>;
+pub(crate) type AnalyzePool = CpuPool<Analyze>;
 
 /// Starts the pool: `workers` threads sharing one model.
 pub fn start_pool(workers: usize, analyzer: Arc<Analyzer>) -> AnalyzePool {

@@ -477,7 +477,7 @@ impl CandleBook {
     /// Close (push onto `closed`) every candle whose close_time < now_ms — used by a timer when no
     /// trade arrives. A later trade stamped before `now_ms` can no longer reach those candles, so
     /// the caller passes exchange time less the feed's usual lateness.
-    pub fn close_elapsed(&mut self, now_ms: i64, closed: &mut Vec<Candle>) {
+    pub(crate) fn close_elapsed(&mut self, now_ms: i64, closed: &mut Vec<Candle>) {
         if self.minute_ms.is_some() && now_ms >= self.minute_end_ms {
             self.advance(now_ms, closed);
         }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub const MAX_STREAMS_PER_CONNECTION: usize = 1024;
 
 /// Scale Binance uses for every price and quantity string on the spot API.
-pub const WIRE_SCALE: u32 = 8;
+pub(crate) const WIRE_SCALE: u32 = 8;
 
 /// How many bytes of an offending message an error quotes: enough to recognise it in a log, not so
 /// much that one bad 100 kB depth snapshot floods it.
@@ -309,20 +309,6 @@ pub fn combined_stream_url(ws_base: &url::Url, streams: &[String]) -> url::Url {
     url
 }
 
-/// Turns symbols into `<symbol>@trade` stream names (duplicates dropped, order kept) and splits
-/// them into groups of at most `max_per_conn` (clamped to 1..=1024, Binance's per-connection
-/// limit), one group per WebSocket connection.
-pub fn split_streams(symbols: &[String], max_per_conn: usize) -> Vec<Vec<String>> {
-    let max = max_per_conn.clamp(1, MAX_STREAMS_PER_CONNECTION);
-    let mut seen = std::collections::HashSet::new();
-    let streams: Vec<String> = symbols
-        .iter()
-        .map(|s| trade_stream_name(s.trim()))
-        .filter(|s| s.len() > "@trade".len() && seen.insert(s.clone()))
-        .collect();
-    streams.chunks(max).map(<[String]>::to_vec).collect()
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RestTrade<'a> {
@@ -337,7 +323,7 @@ struct RestTrade<'a> {
 
 /// Parses a `GET /api/v3/historicalTrades` (or `/trades`) response. The payload carries no
 /// symbol, so the caller says which one it asked for.
-pub fn parse_historical_trades(symbol: &str, body: &[u8]) -> Result<Vec<Trade>, WireError> {
+pub(crate) fn parse_historical_trades(symbol: &str, body: &[u8]) -> Result<Vec<Trade>, WireError> {
     if body.first() == Some(&b'{') {
         // Binance answers errors with {"code":-1121,"msg":"Invalid symbol."}
         return Err(WireError::Exchange {
@@ -425,7 +411,7 @@ fn decimals_of(size: &str) -> Option<i32> {
 /// Parses a `GET /api/v3/exchangeInfo` response into tradepipe's symbol rows. Precision comes
 /// from PRICE_FILTER.tickSize and LOT_SIZE.stepSize (falling back to the asset precisions when a
 /// filter is absent or disabled), `min_qty` from LOT_SIZE.minQty.
-pub fn parse_exchange_info(body: &[u8]) -> Result<Vec<SymbolInfo>, WireError> {
+pub(crate) fn parse_exchange_info(body: &[u8]) -> Result<Vec<SymbolInfo>, WireError> {
     let info: ExchangeInfo = serde_json::from_slice(body).map_err(|source| WireError::Json {
         source,
         excerpt: excerpt(body),
@@ -651,7 +637,7 @@ mod tests {
     }
 
     #[test]
-    fn urls_and_stream_groups() {
+    fn combined_stream_urls() {
         let base = url::Url::parse("wss://stream.binance.com:9443").unwrap();
         let u = combined_stream_url(&base, &["btcusdt@trade".into(), "ethusdt@trade".into()]);
         assert_eq!(
@@ -663,22 +649,6 @@ mod tests {
             combined_stream_url(&base, &["a@trade".into()]).as_str(),
             "ws://127.0.0.1:9443/stream?streams=a@trade"
         );
-        let syms: Vec<String> = (0..2500).map(|i| format!("SYM{i}USDT")).collect();
-        let groups = split_streams(&syms, 5000);
-        assert_eq!(
-            groups.iter().map(Vec::len).collect::<Vec<_>>(),
-            [1024, 1024, 452]
-        );
-        assert_eq!(groups[0][0], "sym0usdt@trade");
-        let g = split_streams(&["BTCUSDT".into(), "btcusdt".into(), "ETHUSDT".into()], 1);
-        assert_eq!(
-            g,
-            vec![
-                vec!["btcusdt@trade".to_string()],
-                vec!["ethusdt@trade".to_string()]
-            ]
-        );
-        assert!(split_streams(&[], 10).is_empty());
     }
 
     #[test]

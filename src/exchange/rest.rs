@@ -12,10 +12,10 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use std::time::Duration;
 
 /// Binance caps `historicalTrades` at 1000 trades per call.
-pub const MAX_HISTORICAL_LIMIT: u16 = 1000;
+pub(crate) const MAX_HISTORICAL_LIMIT: u16 = 1000;
 /// Wait assumed when a 429/418 arrives without a usable `Retry-After`: long enough not to turn a
 /// rate limit into an IP ban.
-pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 const HISTORICAL_TRADES: &str = "/api/v3/historicalTrades";
 const EXCHANGE_INFO: &str = "/api/v3/exchangeInfo";

@@ -61,7 +61,7 @@ pub enum TradesFileError {
 
 /// The symbol a Binance public-data file name carries: the part before `-trades-`
 /// (`BTCUSDT-trades-2024-08-08.zip`, `BTCUSDT-trades-20240808T235415-...derived.csv.gz`).
-pub fn symbol_from_file_name(path: &Path) -> Option<String> {
+pub(crate) fn symbol_from_file_name(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
     let (sym, _) = name.split_once("-trades-")?;
     let ok = !sym.is_empty() && sym.len() <= 32 && sym.bytes().all(|b| b.is_ascii_alphanumeric());
@@ -211,7 +211,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 }
 
 /// A trade time in ms, whatever unit the file used.
-pub fn normalize_time_ms(t: i64) -> i64 {
+pub(crate) fn normalize_time_ms(t: i64) -> i64 {
     if t >= NANOS_THRESHOLD {
         t.div_euclid(1_000_000)
     } else if t >= MICROS_THRESHOLD {

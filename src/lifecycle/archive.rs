@@ -61,7 +61,7 @@ pub struct PeriodWriter {
 }
 
 impl PeriodWriter {
-    pub fn write_line(&mut self, json: &str) -> Result<(), RetentionError> {
+    pub(crate) fn write_line(&mut self, json: &str) -> Result<(), RetentionError> {
         let mut line = Vec::with_capacity(json.len() + 1);
         line.extend_from_slice(json.as_bytes());
         line.push(b'\n');
@@ -101,7 +101,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// The identity of an archive line: rows already archived (same content) are recognised by it.
-pub fn line_hash(json: &str) -> [u8; 32] {
+pub(crate) fn line_hash(json: &str) -> [u8; 32] {
     Sha256::digest(json.as_bytes()).into()
 }
 
@@ -138,7 +138,7 @@ impl Archive {
     }
 
     /// Removes temporary files a crashed pass left behind (never a committed file).
-    pub fn remove_temporaries(&self, policy: &str) -> Result<(), RetentionError> {
+    pub(crate) fn remove_temporaries(&self, policy: &str) -> Result<(), RetentionError> {
         let root = self.policy_dir(policy);
         let Ok(years) = fs::read_dir(&root) else {
             return Ok(());
@@ -158,7 +158,7 @@ impl Archive {
 
     /// Hashes of every line already archived for `day` (by earlier, interrupted passes), after
     /// checking each file against its manifest checksum.
-    pub fn archived_lines(
+    pub(crate) fn archived_lines(
         &self,
         manifest: &Manifest,
         day: NaiveDate,
@@ -316,7 +316,7 @@ impl Archive {
 /// One day of one policy's table being archived: the manifest, the lines earlier (interrupted)
 /// passes archived, and the file being written. Every method does blocking file I/O (reads,
 /// gzip, fsync): an async caller runs them on the blocking pool and moves this value in and out.
-pub struct DayArchive {
+pub(crate) struct DayArchive {
     archive: Archive,
     manifest: Manifest,
     already: HashSet<[u8; 32]>,

@@ -537,7 +537,7 @@ impl Lifecycle {
     }
 
     /// Refreshes `trading.symbol_summary` without blocking its readers.
-    pub async fn refresh_summary(&self) -> Result<(), RetentionError> {
+    pub(crate) async fn refresh_summary(&self) -> Result<(), RetentionError> {
         Ok(self.stores.maintenance.refresh_symbol_summary().await?)
     }
 }

@@ -26,7 +26,7 @@ struct SourcesFile {
 
 /// Reads and validates the sources file. A missing file is no sources (the news pipeline then
 /// does not start); a malformed one is an error naming the file and the problem.
-pub fn load_sources(path: &Path) -> Result<Vec<NewsSource>, SourcesError> {
+pub(crate) fn load_sources(path: &Path) -> Result<Vec<NewsSource>, SourcesError> {
     let shown = path.display().to_string();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,

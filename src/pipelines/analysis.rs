@@ -21,7 +21,7 @@ use std::sync::Arc;
 use tradepipe_model::aliases::SymbolAliases;
 use tradepipe_model::analysis::Analyzer;
 
-pub struct AnalysisPipeline {
+pub(crate) struct AnalysisPipeline {
     sentiment: Addr<SentimentActor>,
     prediction: Addr<PredictionActor>,
 }

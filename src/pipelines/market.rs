@@ -27,7 +27,7 @@ use rust_decimal::Decimal;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub struct MarketPipeline {
+pub(crate) struct MarketPipeline {
     feeds: Vec<Mailbox<ExchangeFeedActor>>,
     builder: Mailbox<CandleBuilderActor>,
     writer: Mailbox<MarketWriterActor>,
@@ -36,7 +36,7 @@ pub struct MarketPipeline {
 }
 
 /// Reference data for symbols that exchangeInfo could not give: split off a known quote asset.
-pub fn symbol_info_from_config(symbol: &str) -> SymbolInfo {
+pub(crate) fn symbol_info_from_config(symbol: &str) -> SymbolInfo {
     const QUOTES: [&str; 10] = [
         "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY",
     ];
@@ -237,7 +237,7 @@ impl MarketPipeline {
     }
 
     /// What the liveness check watches: the mailboxes that carry data, and the actor threads.
-    pub fn liveness_inputs(&self) -> crate::systemd::LivenessInputs {
+    pub(crate) fn liveness_inputs(&self) -> crate::systemd::LivenessInputs {
         let stages: Vec<Box<dyn crate::systemd::Stage>> = vec![
             Box::new(self.builder.depth().clone()),
             Box::new(self.writer.depth().clone()),
@@ -257,7 +257,7 @@ impl MarketPipeline {
         (stages, arbiters)
     }
 
-    pub fn stop_arbiters(&self) {
+    pub(crate) fn stop_arbiters(&self) {
         for a in &self.arbiters {
             a.stop();
         }

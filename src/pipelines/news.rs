@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tradepipe_model::aliases::SymbolAliases;
 
-pub struct NewsPipeline {
+pub(crate) struct NewsPipeline {
     crawlers: Vec<Addr<CrawlerActor>>,
     normalizer: Addr<NormalizerActor>,
     /// The document store, news and analysis views (the analysis pipeline runs on it).

@@ -55,7 +55,7 @@ impl Resources {
 
 /// Creates the database when missing (a fresh machine has only `postgres`), then migrates.
 /// PostgreSQL may still be starting: retry for a while before giving up.
-pub async fn connect_and_migrate(cfg: &Config) -> anyhow::Result<PgPool> {
+pub(crate) async fn connect_and_migrate(cfg: &Config) -> anyhow::Result<PgPool> {
     let url = cfg.database.url.expose();
     let mut wait = Duration::from_millis(250);
     let mut tries = 0;

@@ -68,7 +68,7 @@ pub async fn run_once(cfg: &Config, dry_run: bool) -> anyhow::Result<PassReport>
     Ok(report)
 }
 
-pub struct RetentionPipeline {
+pub(crate) struct RetentionPipeline {
     actor: Addr<RetentionActor>,
     arbiter: Arbiter,
 }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 /// Default rotation size. Small enough that `oldest` can hold a whole segment in memory, large
 /// enough that fsyncing a directory per segment is rare.
-pub const DEFAULT_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const DEFAULT_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
 
 const SEGMENT_EXT: &str = "spool";
 const TMP_EXT: &str = "tmp";
@@ -345,7 +345,11 @@ impl Spool {
 
     /// Writes a batch the database refused to `<dir>/rejected/<time>.json` with the error, so an
     /// operator can inspect and replay it; it is never silently dropped. Returns the file's path.
-    pub fn keep_rejected(&self, batch: &MarketBatch, error: &str) -> Result<PathBuf, SpoolError> {
+    pub(crate) fn keep_rejected(
+        &self,
+        batch: &MarketBatch,
+        error: &str,
+    ) -> Result<PathBuf, SpoolError> {
         let dir = self.dir.join("rejected");
         fs::create_dir_all(&dir).map_err(io_err("creating the rejected directory", &dir))?;
         let name = format!("{}.json", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"));

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 /// Operations queued ahead of the disk before callers wait.
-pub const QUEUE: usize = 4;
+pub(crate) const QUEUE: usize = 4;
 
 type Reply<T> = oneshot::Sender<Result<T, SpoolError>>;
 
@@ -53,7 +53,7 @@ pub struct SpoolThread {
 /// The answer to a queued operation, once the spool thread has done it. For an append, Ok means
 /// the batch is fsync'd: it survives a crash.
 #[derive(Debug)]
-pub struct Answer<T>(oneshot::Receiver<Result<T, SpoolError>>);
+pub(crate) struct Answer<T>(oneshot::Receiver<Result<T, SpoolError>>);
 
 impl<T> Answer<T> {
     pub async fn get(self) -> Result<T, SpoolError> {
@@ -95,7 +95,10 @@ impl SpoolThread {
 
     /// Queues an append, waiting only while the queue is full; the answer says when the batch is
     /// durable.
-    pub async fn queue_append(&self, batch: Arc<MarketBatch>) -> Result<Answer<()>, SpoolError> {
+    pub(crate) async fn queue_append(
+        &self,
+        batch: Arc<MarketBatch>,
+    ) -> Result<Answer<()>, SpoolError> {
         self.queue(|reply| Op::Append(batch, reply)).await
     }
 
@@ -110,7 +113,7 @@ impl SpoolThread {
     }
 
     /// Queues [`Spool::keep_rejected`], waiting only while the queue is full.
-    pub async fn queue_keep_rejected(
+    pub(crate) async fn queue_keep_rejected(
         &self,
         batch: MarketBatch,
         error: String,
@@ -120,7 +123,7 @@ impl SpoolThread {
     }
 
     /// Waits until every operation queued before this call is done.
-    pub async fn barrier(&self) -> Result<(), SpoolError> {
+    pub(crate) async fn barrier(&self) -> Result<(), SpoolError> {
         self.call(Op::Barrier).await
     }
 

@@ -66,7 +66,7 @@ const BATCH_TICKS: &[f64] = &[
     1.0, 10.0, 100.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 50000.0,
 ];
 
-pub const ACTORS: &[&str] = &[
+pub(crate) const ACTORS: &[&str] = &[
     "exchange_feed",
     "candle_builder",
     "market_writer",
@@ -526,7 +526,7 @@ pub const CATALOGUE: &[MetricDef] = &[
 
 /// Label values that are known only from configuration.
 #[derive(Debug, Default, Clone)]
-pub struct KnownLabels {
+pub(crate) struct KnownLabels {
     pub symbols: Vec<String>,
     pub sources: Vec<String>,
     pub connections: usize,
@@ -550,7 +550,7 @@ pub(super) fn describe_all() {
 
 /// Every label combination of `m` that can be known ahead, or `None` if a label's values only
 /// appear at run time. A metric without labels has one (empty) combination.
-pub fn label_sets(m: &MetricDef, known: &KnownLabels) -> Option<Vec<Vec<(String, String)>>> {
+pub(crate) fn label_sets(m: &MetricDef, known: &KnownLabels) -> Option<Vec<Vec<(String, String)>>> {
     let mut sets: Vec<Vec<(String, String)>> = vec![Vec::new()];
     for (label, values) in m.labels {
         let values: Vec<String> = match values {
@@ -581,7 +581,7 @@ pub fn label_sets(m: &MetricDef, known: &KnownLabels) -> Option<Vec<Vec<(String,
 
 /// Registers every series that can be known ahead at zero (counters and gauges at 0, histograms
 /// empty). Gauges are only created, not overwritten, so a value set earlier stays.
-pub fn register_known(known: &KnownLabels) {
+pub(crate) fn register_known(known: &KnownLabels) {
     for m in CATALOGUE {
         let Some(sets) = label_sets(m, known) else {
             continue;

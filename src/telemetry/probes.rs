@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 /// How often the probes run. Prometheus scrapes every 15 s by default; this is finer.
-pub const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const PROBE_INTERVAL: Duration = Duration::from_secs(5);
 /// A probe that takes longer than this counts as a failure.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -58,7 +58,7 @@ const NEWS_COUNT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Keeps the news backlog gauges (`tradepipe_news_raw_pages{status}`, `tradepipe_news_articles`)
 /// current until the process ends.
-pub async fn run_news_counts(store: std::sync::Arc<dyn crate::store::DocumentStore>) {
+pub(crate) async fn run_news_counts(store: std::sync::Arc<dyn crate::store::DocumentStore>) {
     let mut tick = tokio::time::interval(NEWS_COUNT_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -122,7 +122,7 @@ async fn ping_redis(
 }
 
 /// Resident memory and open descriptors, from /proc (Linux only; elsewhere the gauges stay 0).
-pub fn record_process() {
+pub(crate) fn record_process() {
     if let Some(rss) = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| vm_rss_bytes(&s))

@@ -20,7 +20,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn record_written(&self, s: &WriteStats) {
+    pub(crate) fn record_written(&self, s: &WriteStats) {
         if s.ticks_inserted > 0 {
             let now = self.epoch.get_or_init(Instant::now).elapsed().as_millis() as i64;
             let _ = self.first_write_ms.compare_exchange(

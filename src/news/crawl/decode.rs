@@ -55,7 +55,7 @@ pub fn decode_body(bytes: &[u8], content_type: Option<&str>) -> Result<String, N
 /// sampled characters being a control character (other than whitespace) or U+FFFD. Real pages,
 /// even mis-declared Latin ones, stay far below that; random bytes are far above it. `encoding`
 /// names what the text was decoded from, for the message.
-pub fn check_text(text: &str, encoding: &'static str) -> Result<(), NotText> {
+pub(crate) fn check_text(text: &str, encoding: &'static str) -> Result<(), NotText> {
     let mut bad = 0usize;
     let mut sampled = 0usize;
     for (i, c) in text.chars().take(SAMPLE_CHARS).enumerate() {

@@ -25,9 +25,9 @@ use tokio::time::Instant;
 use url::Url;
 
 /// A robots.txt that could be read is trusted this long (Google caches up to 24 hours).
-pub const ROBOTS_TTL: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const ROBOTS_TTL: Duration = Duration::from_secs(24 * 3600);
 /// A robots.txt that failed (5xx, unreachable) is asked for again after this long.
-pub const ROBOTS_ERROR_TTL: Duration = Duration::from_secs(10 * 60);
+pub(crate) const ROBOTS_ERROR_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// A successfully fetched page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +146,7 @@ impl From<&NewsConfig> for FetchSettings {
 
 /// The minimum spacing between request starts for a source's rate limit:
 /// `max(delay_ms, 60000 / requests_per_minute)` (a zero rate means "no per-minute bound").
-pub fn min_interval(rate: &RateLimit) -> Duration {
+pub(crate) fn min_interval(rate: &RateLimit) -> Duration {
     let per_minute = if rate.requests_per_minute == 0 {
         0
     } else {

@@ -71,7 +71,7 @@ impl CrawlLock {
         self.conn.clone()
     }
 
-    pub fn key_prefix(&self) -> &str {
+    pub(crate) fn key_prefix(&self) -> &str {
         &self.key_prefix
     }
 

@@ -286,5 +286,5 @@ fn image_of(el: &scraper::node::Element) -> Option<BodyImage> {
 /// Names the ego-tree node type through scraper so no direct dependency on
 /// `ego-tree` is needed.
 pub(super) mod ego_tree_ref {
-    pub type NodeRef<'a> = <scraper::ElementRef<'a> as std::ops::Deref>::Target;
+    pub(crate) type NodeRef<'a> = <scraper::ElementRef<'a> as std::ops::Deref>::Target;
 }

@@ -34,7 +34,7 @@ impl PageMeta {
     }
 
     /// All values of a meta key (e.g. repeated `article:tag`).
-    pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.metas
             .iter()
             .filter(move |(k, v)| k.eq_ignore_ascii_case(key) && !v.trim().is_empty())

@@ -38,7 +38,7 @@ impl MongoDocumentStore {
 
     /// The seed's indexes on `analysis_results` and `trend_predictions`, plus the ones the
     /// queries here need (analysis queue, symbols, unique prediction per market time, due).
-    pub fn analysis_index_models() -> [(&'static str, Vec<IndexModel>); 3] {
+    pub(crate) fn analysis_index_models() -> [(&'static str, Vec<IndexModel>); 3] {
         fn index(keys: Document, name: &str, unique: bool) -> IndexModel {
             let options = IndexOptions::builder()
                 .name(name.to_string())

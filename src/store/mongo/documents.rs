@@ -78,7 +78,7 @@ impl MongoDocumentStore {
     }
 
     /// Uses an existing database handle (shares the caller's client).
-    pub fn with_database(db: Database) -> Self {
+    pub(crate) fn with_database(db: Database) -> Self {
         MongoDocumentStore {
             sources: db.collection("news_sources"),
             raw: db.collection("raw_articles"),
@@ -98,7 +98,7 @@ impl MongoDocumentStore {
     /// Every index the seed defines for the three collections, plus the one the lease claim
     /// needs. Named explicitly so a changed definition is an error at start (MongoDB refuses an
     /// index whose name exists with other options) rather than a silent second index.
-    pub fn index_models() -> [(&'static str, Vec<IndexModel>); 3] {
+    pub(crate) fn index_models() -> [(&'static str, Vec<IndexModel>); 3] {
         fn index(keys: Document, options: IndexOptions) -> IndexModel {
             IndexModel::builder().keys(keys).options(options).build()
         }

@@ -27,7 +27,10 @@ impl MongoRetentionStore {
 
     /// The seed's session TTL index (`sessions.created_at`); raw_articles' TTL index is created
     /// by the document store's `prepare`.
-    pub async fn ensure_ttl_indexes(&self, sessions_ttl: Duration) -> Result<(), StoreError> {
+    pub(crate) async fn ensure_ttl_indexes(
+        &self,
+        sessions_ttl: Duration,
+    ) -> Result<(), StoreError> {
         let model = IndexModel::builder()
             .keys(doc! { "created_at": 1 })
             .options(

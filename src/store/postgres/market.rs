@@ -110,7 +110,7 @@ impl PgMarketStore {
 
     /// Forget which partitions exist; call after retention dropped partitions. (A write into a
     /// dropped day also recovers by itself: it re-creates the partition and retries once.)
-    pub fn forget_partitions(&self) {
+    pub(crate) fn forget_partitions(&self) {
         self.known_partitions().clear();
     }
 

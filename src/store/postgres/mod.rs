@@ -24,7 +24,7 @@ use std::time::Duration;
 
 /// The embedded schema (`migrations/`). Embedded so the binary can bring any database up to date
 /// without shipping SQL files next to it.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Applies the pending migrations. Idempotent: applied migrations are recorded (with checksums) in
 /// `_sqlx_migrations` and skipped, and sqlx holds an advisory lock so two starting instances do

@@ -53,7 +53,7 @@ impl AnalysisPublisher {
     }
 
     /// One MULTI/EXEC: the announcement and the statistics it changes.
-    pub async fn article_analyzed(
+    pub(crate) async fn article_analyzed(
         &self,
         article: &Article,
         record: &AnalysisRecord,

@@ -26,56 +26,56 @@ impl RedisKeys {
             prefix: prefix.into(),
         }
     }
-    pub fn latest_price(&self, sym: &str) -> String {
+    pub(crate) fn latest_price(&self, sym: &str) -> String {
         format!("{}price:latest:{sym}", self.prefix)
     }
     pub fn ticks(&self, sym: &str) -> String {
         format!("{}price:ticks:{sym}", self.prefix)
     }
-    pub fn prices_channel(&self, sym: &str) -> String {
+    pub(crate) fn prices_channel(&self, sym: &str) -> String {
         format!("{}prices:{sym}", self.prefix)
     }
     pub fn candles(&self, sym: &str, iv: Interval) -> String {
         format!("{}price:candles:{sym}:{iv}", self.prefix)
     }
-    pub fn candles_channel(&self, sym: &str, iv: Interval) -> String {
+    pub(crate) fn candles_channel(&self, sym: &str, iv: Interval) -> String {
         format!("{}candles:{sym}:{iv}", self.prefix)
     }
-    pub fn leaderboard(&self) -> String {
+    pub(crate) fn leaderboard(&self) -> String {
         format!("{}leaderboard:volume:24h", self.prefix)
     }
     /// `PUBLISH articles:new` (seed): one message per analysed article.
-    pub fn articles_channel(&self) -> String {
+    pub(crate) fn articles_channel(&self) -> String {
         format!("{}articles:new", self.prefix)
     }
     /// `PUBLISH predictions:{SYM}`: one message per new trend prediction.
-    pub fn predictions_channel(&self, sym: &str) -> String {
+    pub(crate) fn predictions_channel(&self, sym: &str) -> String {
         format!("{}predictions:{sym}", self.prefix)
     }
     /// The newest prediction per symbol and horizon (String, JSON).
-    pub fn latest_prediction(&self, sym: &str, horizon: &str) -> String {
+    pub(crate) fn latest_prediction(&self, sym: &str, horizon: &str) -> String {
         format!("{}prediction:latest:{sym}:{horizon}", self.prefix)
     }
     /// Hash label -> count of analysed articles, all time and per UTC day.
-    pub fn sentiment_stats(&self) -> String {
+    pub(crate) fn sentiment_stats(&self) -> String {
         format!("{}stats:sentiment:count", self.prefix)
     }
-    pub fn sentiment_stats_day(&self, day: chrono::NaiveDate) -> String {
+    pub(crate) fn sentiment_stats_day(&self, day: chrono::NaiveDate) -> String {
         format!("{}stats:sentiment:{day}", self.prefix)
     }
     /// Hash source -> count of analysed articles (beside the seed's stats:articles:count,
     /// which counts stored ones).
-    pub fn analyzed_stats(&self) -> String {
+    pub(crate) fn analyzed_stats(&self) -> String {
         format!("{}stats:articles:analyzed", self.prefix)
     }
-    pub fn symbol_cache(&self, sym: &str) -> String {
+    pub(crate) fn symbol_cache(&self, sym: &str) -> String {
         format!("{}cache:symbols:{sym}", self.prefix)
     }
 }
 
 /// A connection that reconnects by itself, with short timeouts: a dead Redis must cost a
 /// pipeline a second, not a minute.
-pub async fn connection_manager(url: &str) -> redis::RedisResult<ConnectionManager> {
+pub(crate) async fn connection_manager(url: &str) -> redis::RedisResult<ConnectionManager> {
     let client = redis::Client::open(url)?;
     let cfg = ConnectionManagerConfig::new()
         .set_connection_timeout(Duration::from_secs(1))

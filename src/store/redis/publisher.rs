@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 /// `PUBLISH prices:{SYM}` payload: `{"price":50123.45,"timestamp":1705312800000}`. The price is
 /// written as the exact decimal text (a JSON number), never through a float.
-pub fn price_message(t: &Trade) -> String {
+pub(crate) fn price_message(t: &Trade) -> String {
     format!(
         "{{\"price\":{},\"timestamp\":{}}}",
         t.price.normalize(),
@@ -19,7 +19,7 @@ pub fn price_message(t: &Trade) -> String {
 
 /// Sorted-set member and `candles:{SYM}:{interval}` payload. The seed's fields o,h,l,c,v,t plus
 /// q (quote volume), n (trade count), T (close time) and x (closed).
-pub fn candle_json(c: &Candle) -> String {
+pub(crate) fn candle_json(c: &Candle) -> String {
     let mut s = String::with_capacity(160);
     let _ = write!(
         s,
@@ -96,7 +96,7 @@ impl RedisSink {
     }
 
     /// Sends one update as one MULTI/EXEC pipeline; returns the number of commands sent.
-    pub async fn publish(&mut self, u: &MarketUpdate<'_>) -> redis::RedisResult<u64> {
+    pub(crate) async fn publish(&mut self, u: &MarketUpdate<'_>) -> redis::RedisResult<u64> {
         let mut p = redis::pipe();
         p.atomic();
         let mut n = 0u64;
@@ -174,7 +174,7 @@ impl RedisSink {
     }
 
     /// `cache:symbols:{SYM}` hashes, one hour TTL.
-    pub async fn cache_symbols(&mut self, symbols: &[SymbolInfo]) -> redis::RedisResult<()> {
+    pub(crate) async fn cache_symbols(&mut self, symbols: &[SymbolInfo]) -> redis::RedisResult<()> {
         let mut p = redis::pipe();
         for s in symbols {
             let key = self.keys.symbol_cache(&s.symbol);
