@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use tradepipe_model::predict::Horizon;
 
 /// The environment variables with a short name, mapped to their configuration key. Every key is
 /// also reachable as `TRADEPIPE__SECTION__KEY` (double underscores).
@@ -93,8 +94,8 @@ impl Default for RedisConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BinanceConfig {
-    pub ws_url: String,
-    pub rest_url: String,
+    pub ws_url: url::Url,
+    pub rest_url: url::Url,
     /// Optional; sent as `X-MBX-APIKEY` on REST calls when set. Never logged.
     pub api_key: Option<Secret>,
     pub max_streams_per_connection: usize,
@@ -133,8 +134,8 @@ impl BinanceConfig {
 impl Default for BinanceConfig {
     fn default() -> Self {
         BinanceConfig {
-            ws_url: "wss://stream.binance.com:9443".into(),
-            rest_url: "https://api.binance.com".into(),
+            ws_url: default_url("wss://stream.binance.com:9443"),
+            rest_url: default_url("https://api.binance.com"),
             api_key: None,
             max_streams_per_connection: 1024,
             reconnect_after_secs: 23 * 3600 + 50 * 60,
@@ -230,13 +231,13 @@ impl Default for MailboxConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// /metrics, /healthz, /readyz. Loopback by default: metrics are not for the internet.
-    pub addr: String,
+    pub addr: SocketAddr,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
-            addr: "127.0.0.1:9898".into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 9898)),
         }
     }
 }
@@ -391,7 +392,7 @@ pub struct AnalysisConfig {
     /// How often a trend prediction is made per tracked symbol and horizon.
     pub prediction_interval_secs: u64,
     /// Prediction horizons ("15m", "4h", "24h", "7d"); each gets its own prediction.
-    pub horizons: Vec<String>,
+    pub horizons: Vec<Horizon>,
     /// Analyses newer than this feed a prediction.
     pub window_hours: u64,
     /// An article's weight halves every this many hours of age.
@@ -410,7 +411,7 @@ impl Default for AnalysisConfig {
             claim_lease_secs: 120,
             poll_interval_ms: 500,
             prediction_interval_secs: 900,
-            horizons: vec!["24h".into()],
+            horizons: vec![Horizon::hours(24)],
             window_hours: 24,
             recency_half_life_hours: 6.0,
             volatility_minutes: 1440,
@@ -660,8 +661,8 @@ impl Config {
             &["postgres", "postgresql"],
         )?;
         check_url("redis.url", self.redis.url.expose(), &["redis", "rediss"])?;
-        check_url("binance.ws_url", &self.binance.ws_url, &["ws", "wss"])?;
-        check_url(
+        check_scheme("binance.ws_url", &self.binance.ws_url, &["ws", "wss"])?;
+        check_scheme(
             "binance.rest_url",
             &self.binance.rest_url,
             &["http", "https"],
@@ -727,7 +728,6 @@ impl Config {
                 return Err(invalid(key, "a mailbox needs a capacity of at least 1"));
             }
         }
-        self.http_addr()?;
         if self.news.normalizer_workers == 0 {
             return Err(invalid("news.normalizer_workers", "must be at least 1"));
         }
@@ -750,9 +750,11 @@ impl Config {
         if a.volatility_minutes < 3 {
             return Err(invalid("analysis.volatility_minutes", "must be at least 3"));
         }
-        for h in &a.horizons {
-            tradepipe_model::predict::parse_horizon(h)
-                .map_err(|e| invalid("analysis.horizons", e))?;
+        if a.horizons.is_empty() {
+            return Err(invalid(
+                "analysis.horizons",
+                "at least one horizon is needed",
+            ));
         }
         if self.news.max_body_bytes < 1024 {
             return Err(invalid("news.max_body_bytes", "must be at least 1024"));
@@ -779,13 +781,6 @@ impl Config {
         Ok(())
     }
 
-    pub(crate) fn http_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.http
-            .addr
-            .parse()
-            .map_err(|e| invalid("http.addr", format!("{:?}: {e}", self.http.addr)))
-    }
-
     /// The effective configuration as TOML with every secret redacted (`check-config`).
     pub fn to_redacted_toml(&self) -> String {
         let mut shown = self.clone();
@@ -805,6 +800,17 @@ fn toml_string(cfg: &Config) -> String {
 fn check_url(key: &'static str, raw: &str, schemes: &[&str]) -> Result<(), ConfigError> {
     let u = url::Url::parse(raw)
         .map_err(|e| invalid(key, format!("{:?} is not a URL: {e}", redact_url(raw))))?;
+    check_scheme(key, &u, schemes)
+}
+
+/// A compiled-in default URL (a literal; `Config::default()` is tested, so a typo fails the
+/// suite, never a running daemon).
+fn default_url(literal: &str) -> url::Url {
+    // invariant: only called with the valid literals above.
+    url::Url::parse(literal).expect("compiled-in default URL")
+}
+
+fn check_scheme(key: &'static str, u: &url::Url, schemes: &[&str]) -> Result<(), ConfigError> {
     if !schemes.contains(&u.scheme()) {
         return Err(invalid(
             key,
@@ -870,7 +876,7 @@ mod tests {
                 .contains("market.symbols")
         );
         let mut c = Config::default();
-        c.binance.ws_url = "http://x".into();
+        c.binance.ws_url = url::Url::parse("http://x").unwrap();
         assert!(
             c.validate()
                 .unwrap_err()

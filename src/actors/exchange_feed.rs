@@ -148,14 +148,7 @@ impl FeedSession {
             .iter()
             .map(|s| format!("{}@trade", s.to_lowercase()))
             .collect();
-        let base = match url::Url::parse(&self.cfg.ws_url) {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::error!(error = %e, "binance.ws_url is not a URL");
-                return;
-            }
-        };
-        let url = combined_stream_url(&base, &streams);
+        let url = combined_stream_url(&self.cfg.ws_url, &streams);
         let policy = self.cfg.backoff();
         let mut failures: u32 = 0;
         let conn_label = self.conn.to_string();
@@ -544,18 +537,9 @@ impl FeedSession {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum FeedSetupError {
-    #[error("binance.rest_url {0:?} is not a URL: {1}")]
-    RestUrl(String, url::ParseError),
-    #[error(transparent)]
-    Rest(#[from] RestError),
-}
-
 /// The REST client as configured (base URL, optional API key, request timeout).
-pub(crate) fn binance_rest(cfg: &BinanceConfig) -> Result<BinanceRest, FeedSetupError> {
-    let base = url::Url::parse(&cfg.rest_url)
-        .map_err(|e| FeedSetupError::RestUrl(cfg.rest_url.clone(), e))?;
+pub(crate) fn binance_rest(cfg: &BinanceConfig) -> Result<BinanceRest, RestError> {
+    let base = cfg.rest_url.clone();
     let key = cfg.api_key.as_ref().map(|k| k.expose());
     Ok(BinanceRest::new(
         base,

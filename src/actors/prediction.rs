@@ -53,14 +53,14 @@ impl PollingActor<PredictionJob> {
         publisher: AnalysisPublisher,
         symbols: Vec<String>,
         cfg: &AnalysisConfig,
-    ) -> Result<Self, String> {
-        let horizons = cfg
+    ) -> Self {
+        let horizons: Vec<(String, i64)> = cfg
             .horizons
             .iter()
-            .map(|h| predict::parse_horizon(h))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|h| (h.label().to_string(), h.secs()))
+            .collect();
         let half_life_ms = (cfg.recency_half_life_hours * 3_600_000.0) as i64;
-        Ok(PollingActor::with_job(PredictionJob {
+        PollingActor::with_job(PredictionJob {
             deps: Deps {
                 store,
                 prices,
@@ -75,7 +75,7 @@ impl PollingActor<PredictionJob> {
                 hit_rate_window: cfg.hit_rate_window,
             },
             every: Duration::from_secs(cfg.prediction_interval_secs.max(1)),
-        }))
+        })
     }
 }
 

@@ -46,7 +46,6 @@ impl AnalysisPipeline {
         let sentiment =
             Supervisor::start(move |_| SentimentActor::new(s, pool, p, c).with_capacity(cap));
 
-        // Validated once here: the supervisor's factory must not fail.
         let predictor = PredictionActor::new(
             store,
             prices,
@@ -54,7 +53,6 @@ impl AnalysisPipeline {
             cfg.market.symbols.clone(),
             &cfg.analysis,
         )
-        .map_err(|e| anyhow::anyhow!("analysis.horizons: {e}"))?
         .with_capacity(cap);
         let prediction = Supervisor::start(move |_| predictor);
         tracing::info!(

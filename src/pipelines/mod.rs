@@ -45,7 +45,7 @@ pub fn run_daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
 async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
     let metrics = telemetry::metrics_handle()?;
     let health = Arc::new(Health::default());
-    let http = telemetry::serve_http(cfg.http_addr()?, metrics, health.clone()).await?;
+    let http = telemetry::serve_http(cfg.http.addr, metrics, health.clone()).await?;
     actix_rt::spawn(http);
     tracing::info!(addr = %cfg.http.addr, "serving /metrics /healthz /readyz");
 

@@ -43,6 +43,60 @@ pub const FEATURES_USED: [&str; 5] = [
     "realized_volatility",
 ];
 
+/// A prediction horizon ("15m", "4h", "24h", "7d"), parsed once where configuration is read:
+/// its canonical text (the stored `time_horizon`) and its length in seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Horizon {
+    label: String,
+    secs: i64,
+}
+
+impl Horizon {
+    /// A horizon of `n` hours (1..=8760).
+    pub fn hours(n: u16) -> Horizon {
+        let n = n.clamp(1, 8_760);
+        Horizon {
+            label: format!("{n}h"),
+            secs: i64::from(n) * 3_600,
+        }
+    }
+
+    /// The canonical text, as stored in `time_horizon`.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub fn secs(&self) -> i64 {
+        self.secs
+    }
+}
+
+impl std::str::FromStr for Horizon {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Horizon, String> {
+        parse_horizon(text).map(|(label, secs)| Horizon { label, secs })
+    }
+}
+
+impl std::fmt::Display for Horizon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label)
+    }
+}
+
+impl serde::Serialize for Horizon {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.label)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Horizon {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Horizon, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Parses a horizon like "15m", "4h", "24h", "7d" into (canonical text, seconds).
 pub fn parse_horizon(text: &str) -> Result<(String, i64), String> {
     let t = text.trim();
@@ -473,6 +527,18 @@ mod tests {
             },
             relevance: Some(0.9),
         }
+    }
+
+    #[test]
+    fn horizons_parse_once_and_render_canonically() {
+        let h: Horizon = " 24h".parse().unwrap();
+        assert_eq!((h.label(), h.secs()), ("24h", 86_400));
+        assert_eq!(h, Horizon::hours(24));
+        assert_eq!(serde_json::to_string(&h).unwrap(), "\"24h\"");
+        let back: Horizon = serde_json::from_str("\"15m\"").unwrap();
+        assert_eq!(back.secs(), 900);
+        assert!(serde_json::from_str::<Horizon>("\"15x\"").is_err());
+        assert!("0h".parse::<Horizon>().is_err());
     }
 
     #[test]
