@@ -126,7 +126,6 @@ impl MarketPipeline {
                 state.latest_candles,
             ));
         }
-        pool.close().await;
 
         let spool = Spool::open(&cfg.writer.spool_dir)
             .with_context(|| format!("opening the spool in {}", cfg.writer.spool_dir.display()))?;
