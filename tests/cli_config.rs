@@ -70,9 +70,17 @@ fn a_bad_value_names_its_key() {
     assert!(err.contains("writer.batch_max_ticks"), "{err}");
     // URLs, socket addresses and horizons are parsed once, as the configuration is read.
     for (var, value, key) in [
-        ("TRADEPIPE_BINANCE_REST_URL", "not a url", "binance.rest_url"),
+        (
+            "TRADEPIPE_BINANCE_REST_URL",
+            "not a url",
+            "binance.rest_url",
+        ),
         ("TRADEPIPE_HTTP_ADDR", "localhost-ish", "http.addr"),
-        ("TRADEPIPE__ANALYSIS__HORIZONS", "[\"2m\",\"9x\"]", "analysis.horizons"),
+        (
+            "TRADEPIPE__ANALYSIS__HORIZONS",
+            "[\"2m\",\"9x\"]",
+            "analysis.horizons",
+        ),
     ] {
         let (ok, _, err) = check_config(&[], &[(var, value)]);
         assert!(!ok, "{var}={value} accepted");

@@ -539,11 +539,10 @@ impl FeedSession {
 
 /// The REST client as configured (base URL, optional API key, request timeout).
 pub(crate) fn binance_rest(cfg: &BinanceConfig) -> Result<BinanceRest, RestError> {
-    let base = cfg.rest_url.clone();
     let key = cfg.api_key.as_ref().map(|k| k.expose());
-    Ok(BinanceRest::new(
-        base,
+    BinanceRest::new(
+        cfg.rest_url.clone(),
         key,
         Duration::from_millis(cfg.request_timeout_ms),
-    )?)
+    )
 }

@@ -29,7 +29,10 @@ fn data_dir() -> PathBuf {
     std::env::var_os("TRADEPIPE_NEWS_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/news"))
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/data/news"
+            ))
         })
 }
 

@@ -9,7 +9,8 @@
 
 use crate::aliases::SymbolAliases;
 use crate::causal::{self, CausalSignal};
-use crate::entities::{Entity, EntityTables, EntityType, round4};
+use crate::entities::{Entity, EntityTables, EntityType};
+use crate::hash::round4;
 use crate::sentiment::{Distribution, Label, Sentiment, SentimentModel};
 use crate::text::words;
 use crate::tokenize::split_sentences;

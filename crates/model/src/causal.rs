@@ -7,8 +7,8 @@
 //! inflows) when it contains a movement verb, because that is what downstream aggregation needs;
 //! otherwise the effect clause is kept as written.
 
-use crate::entities::round4;
-use crate::lexicon::FastSet;
+use crate::hash::FastSet;
+use crate::hash::round4;
 use crate::text::{Word, is_stop_word, words};
 use crate::tokenize::{split_sentences, stem};
 use serde::{Deserialize, Serialize};

@@ -8,7 +8,8 @@
 //! merge into one entry whose `count` is the total number of mentions.
 
 use crate::aliases::{AliasCase, SymbolAliases};
-use crate::lexicon::FastMap;
+use crate::hash::FastMap;
+use crate::hash::round4;
 use crate::text::{Word, is_stop_word, words};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -789,10 +790,6 @@ pub fn relevance(in_title: bool, count: u32, max_count: u32, first_pos: f64, hin
         + 0.20 * (1.0 - first_pos.clamp(0.0, 1.0))
         + 0.10 * f64::from(u8::from(hinted));
     round4(r.clamp(0.0, 1.0))
-}
-
-pub(crate) fn round4(v: f64) -> f64 {
-    (v * 10_000.0).round() / 10_000.0
 }
 
 impl EntityTables {

@@ -11,34 +11,8 @@
 //! stemmer as the text, so inflections listed or not usually match.
 
 use crate::tokenize::{Token, stem};
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 
-/// FNV-1a: the keys are short stems looked up several times per token, where SipHash's
-/// DoS resistance buys nothing (the tables are fixed) and costs most of the lookup time.
-#[derive(Default)]
-pub struct Fnv(u64);
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-/// String-keyed map with FNV hashing: lookups of short words dominate the model's time, and
-/// SipHash's DoS resistance buys nothing for tables built from the model's own vocabulary.
-pub(crate) type FastMap<V> = HashMap<String, V, BuildHasherDefault<Fnv>>;
-pub(crate) type FastSet = HashSet<String, BuildHasherDefault<Fnv>>;
+use crate::hash::{FastMap, FastSet};
 
 /// Where an entry comes from, reported in evidence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

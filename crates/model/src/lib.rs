@@ -19,6 +19,7 @@ pub mod causal; // cause -> effect statements ("fell after", "sparked")
 pub mod cli; // line-oriented analyze and eval commands (reader in, writer out)
 pub mod entities; // gazetteers + alias table + capitalised-span heuristic
 pub mod eval; // accuracy, per-class P/R/F1 and speed on labelled sentences
+pub mod hash; // FNV-1a and round4, shared by the model and the extractor
 pub mod lexicon; // hand-written finance and crypto polarity tables, negation, modifiers
 pub mod metrics; // confusion matrix and derived scores
 pub mod predict; // per-symbol trend predictions from analysed news, scored against candles

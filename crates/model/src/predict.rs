@@ -13,6 +13,7 @@
 //!    direction (70 %) and a price inside the target range (30 %).
 
 use crate::analysis::{Direction, MODEL_VERSION};
+use crate::hash::round4;
 use crate::record::{
     ActualOutcome, ContributingArticle, Evidence, ModelMetadata, PredictionCore, PriceTarget,
     SentimentCounts, TrendPredictionRecord,
@@ -475,10 +476,6 @@ pub fn hit_rate(scored: &[TrendPredictionRecord]) -> Option<f64> {
         return None;
     }
     Some(outcomes.iter().filter(|h| **h).count() as f64 / outcomes.len() as f64)
-}
-
-fn round4(x: f64) -> f64 {
-    (x * 10_000.0).round() / 10_000.0
 }
 
 fn round6(x: f64) -> f64 {

@@ -11,6 +11,7 @@
 //! (that is where news states its point), and opinionated sentences count more than neutral
 //! boilerplate, which would otherwise drown every article into NEUTRAL.
 
+use crate::hash::{FNV_OFFSET, fnv1a as fnv};
 use crate::lexicon::{Domain, LexHit, Lexicon};
 use crate::tokenize::{Token, split_sentences, tokenize};
 use serde::{Deserialize, Serialize};
@@ -295,17 +296,6 @@ pub struct Features {
     pub hashed: Vec<HashedFeature>,
     pub dense: [f32; N_DENSE],
     pub signals: Vec<Signal>,
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(FNV_PRIME);
-    }
-    h
 }
 
 fn bucket(h: u64) -> u32 {

@@ -5,8 +5,8 @@
 //! written from first principles: the vocabulary a crypto-market article on that subject uses.
 
 use crate::causal::is_movement_word;
-use crate::entities::round4;
-use crate::lexicon::FastMap;
+use crate::hash::FastMap;
+use crate::hash::round4;
 use crate::text::{is_stop_word, words};
 use crate::tokenize::{Token, tokenize};
 use serde::{Deserialize, Serialize};

@@ -242,7 +242,7 @@ pub fn grid_search(data: &[Example], k: usize, base: Params) -> Vec<GridResult> 
 }
 
 fn round4(v: f64) -> f32 {
-    ((v * 10_000.0).round() / 10_000.0) as f32
+    crate::hash::round4(v) as f32
 }
 
 /// Converts a trained matrix to the weight file, keeping only hashed rows seen in training with

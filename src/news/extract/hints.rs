@@ -267,10 +267,5 @@ pub(super) fn apply_attrs(n: &mut ANode, el: &scraper::node::Element) {
 }
 
 fn fnv(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
+    tradepipe_model::hash::fnv1a(tradepipe_model::hash::FNV_OFFSET, s.as_bytes())
 }
