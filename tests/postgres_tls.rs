@@ -12,19 +12,26 @@ use std::time::{Duration, Instant};
 fn server() -> String {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    url.rsplit_once('/').map(|(base, _)| base.to_string()).unwrap()
+    url.rsplit_once('/')
+        .map(|(base, _)| base.to_string())
+        .unwrap()
 }
 
 /// The server's certificate file, as the server itself reports it.
 async fn server_certificate() -> PathBuf {
-    let pool = PgPool::connect(&format!("{}/postgres", server())).await.unwrap();
+    let pool = PgPool::connect(&format!("{}/postgres", server()))
+        .await
+        .unwrap();
     let (ssl, cert): (String, String) =
         sqlx::query_as("SELECT current_setting('ssl'), current_setting('ssl_cert_file')")
             .fetch_one(&pool)
             .await
             .unwrap();
     pool.close().await;
-    assert_eq!(ssl, "on", "this test needs PostgreSQL with ssl = on (Debian's default)");
+    assert_eq!(
+        ssl, "on",
+        "this test needs PostgreSQL with ssl = on (Debian's default)"
+    );
     let cert = PathBuf::from(cert);
     assert!(cert.is_file(), "{} is not readable here", cert.display());
     cert
@@ -32,7 +39,10 @@ async fn server_certificate() -> PathBuf {
 
 /// The same server, addressed by the certificate's name (`localhost`), over TLS.
 fn tls_url(mode: &str, root_cert: &std::path::Path) -> String {
-    let port = server().rsplit_once(':').map(|(_, p)| p.to_string()).unwrap();
+    let port = server()
+        .rsplit_once(':')
+        .map(|(_, p)| p.to_string())
+        .unwrap();
     format!(
         "postgres://postgres@localhost:{port}/postgres?sslmode={mode}&sslrootcert={}",
         root_cert.display()
@@ -71,7 +81,9 @@ async fn a_wrong_certificate_authority_fails_at_once_with_a_clear_error() {
     std::fs::create_dir_all(&dir).unwrap();
     let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
     let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
         .args(["-subj", "/CN=localhost", "-keyout"])
         .arg(&key)
         .arg("-out")
@@ -84,7 +96,11 @@ async fn a_wrong_certificate_authority_fails_at_once_with_a_clear_error() {
     let err = tradepipe::store::postgres::connect(&tls_url("verify-full", &cert), 1)
         .await
         .expect_err("a server certificate the CA did not sign was accepted");
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
     // The whole chain: the store's context and the driver's reason.
     let mut text = err.to_string();
     let mut source = std::error::Error::source(&err);

@@ -510,7 +510,7 @@ async fn unreachable_database_is_retryable_and_hides_the_password() {
 /// Throughput of `write_batch` for ticks:
 /// `cargo test --release --test store_postgres -- --ignored --nocapture tick_throughput`
 #[sqlx::test(migrations = "./migrations")]
-#[ignore]
+#[ignore = "benchmark: run with --ignored"]
 async fn tick_throughput(pool: PgPool) {
     let store = store_with(&pool, &["BTCUSDT"]).await;
     let total: u64 = std::env::var("TICKS")

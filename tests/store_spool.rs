@@ -193,7 +193,7 @@ fn a_batch_larger_than_a_segment_gets_its_own() {
 
 /// Not a test on its own: the child process `survives_kill_9` starts and kills.
 #[test]
-#[ignore]
+#[ignore = "the child process of the kill -9 spool test, which runs it itself"]
 fn child_appends_until_killed() {
     let Ok(dir) = std::env::var("TRADEPIPE_SPOOL_CHILD_DIR") else {
         return;
