@@ -110,28 +110,6 @@ async fn count(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
-/// Archives hold archived rows (sessions among them): nothing under `dir` is open to others,
-/// whatever the umask (the tests run under the default 022).
-fn assert_not_world_readable(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        let meta = std::fs::metadata(&path).unwrap();
-        if path != dir {
-            let mode = meta.permissions().mode() & 0o777;
-            assert_eq!(mode & 0o007, 0, "{} has mode {mode:o}", path.display());
-        }
-        if meta.is_dir() {
-            stack.extend(
-                std::fs::read_dir(&path)
-                    .unwrap()
-                    .flatten()
-                    .map(|e| e.path()),
-            );
-        }
-    }
-}
-
 /// Every line of every archived file of a policy, checked against the manifest, with how often
 /// it occurs.
 fn archived(dir: &Path, policy: &str) -> HashMap<String, usize> {
@@ -148,7 +126,9 @@ fn archived(dir: &Path, policy: &str) -> HashMap<String, usize> {
 
 /// The policy's archive holds exactly `expected`, each row once, in files others cannot read.
 fn archived_exactly_once(dir: &Path, policy: &str, expected: &HashSet<String>) {
-    assert_not_world_readable(dir);
+    // Archives hold archived rows (sessions among them): nothing is open to others, whatever
+    // the umask (the tests run under the default 022).
+    tradepipe_testkit::support::assert_no_permission_bits(dir, 0o007);
     let a = archived(dir, policy);
     assert_eq!(&a.keys().cloned().collect::<HashSet<_>>(), expected);
     assert!(

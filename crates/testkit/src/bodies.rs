@@ -21,6 +21,7 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
 /// noise, as an image server would send it.
 pub fn png(width: u32, height: u32) -> Vec<u8> {
     fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        // invariant: callers make images of a few kB; a chunk is far below 4 GiB.
         let len = u32::try_from(data.len()).expect("PNG chunk under 4 GiB");
         out.extend(len.to_be_bytes());
         let mut crc = flate2::Crc::new();
@@ -41,6 +42,7 @@ pub fn png(width: u32, height: u32) -> Vec<u8> {
         scanlines.extend(row);
     }
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    // invariant: the encoder writes into a Vec, which cannot fail.
     z.write_all(&scanlines).expect("compress in memory");
     let idat = z.finish().expect("compress in memory");
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
@@ -77,6 +79,7 @@ fn html(lang: &str, head: &str, text: &str) -> String {
 }
 
 fn encode(label: &str, page: &str) -> Vec<u8> {
+    // invariant: the labels are the fixed ones of `charset_pages` below, all WHATWG labels.
     let encoding = Encoding::for_label(label.as_bytes()).expect("a WHATWG label");
     let (bytes, _, unmappable) = encoding.encode(page);
     assert!(!unmappable, "{label} can encode the page");

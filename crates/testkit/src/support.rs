@@ -1,6 +1,11 @@
 //! Helpers for end-to-end tests: run the real `tradepipe` daemon and the `tradepipe-testkit`
 //! peers as child processes against the real PostgreSQL and Redis, and compute expected candles
 //! with an obviously-correct reference fold.
+//!
+//! Test equipment, never linked into the daemon: here a failed set-up step (spawning a child,
+//! binding a port, a test query) must fail the test that asked for it, so these helpers panic
+//! through `expect` with a message saying which step failed, instead of returning errors every
+//! test would only unwrap.
 
 use rust_decimal::Decimal;
 use sqlx::{PgPool, Row};
@@ -678,4 +683,32 @@ impl FaultProxy {
             self.generation.send_modify(|g| *g += 1);
         }
     }
+}
+
+/// Checks every file and directory below `dir` (not `dir` itself) has none of the permission
+/// bits in `forbidden` (0o077: group and others; 0o007: others), and returns how many entries
+/// were checked, so a caller can tell an empty tree from a private one.
+pub fn assert_no_permission_bits(dir: &Path, forbidden: u32) -> usize {
+    use std::os::unix::fs::PermissionsExt;
+    let mut checked = 0;
+    let mut stack: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("reading the directory under test")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::metadata(&path).expect("metadata of an entry under test");
+        let mode = meta.permissions().mode() & 0o777;
+        assert_eq!(mode & forbidden, 0, "{} has mode {mode:o}", path.display());
+        checked += 1;
+        if meta.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .expect("reading a directory under test")
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    checked
 }
