@@ -92,6 +92,8 @@ pub fn html_normalizer(data: &[u8]) {
         selectors,
         rate_limit: Default::default(),
         metadata: Default::default(),
+        allowed_hosts: Vec::new(),
+        allow_private_network: false,
         last_crawled_at: None,
     };
     let now = chrono::Utc::now();

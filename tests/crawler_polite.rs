@@ -13,6 +13,7 @@ use tradepipe::actors::crawler::{CrawlNow, CrawlerActor, CrawlerDeps, RoundOutco
 use tradepipe::config::NewsConfig;
 use tradepipe::domain::news::RateLimit;
 use tradepipe::domain::{Article, NewsSource, ProcessingStatus, RawArticle};
+use tradepipe::news::crawl::egress::EgressPolicy;
 use tradepipe::news::crawl::fetch::{FetchError, FetchSettings, Fetched, PoliteFetcher};
 use tradepipe::news::crawl::lock::CrawlLock;
 use tradepipe::news::normalize::canonicalize_url;
@@ -137,6 +138,16 @@ fn news_config() -> NewsConfig {
     }
 }
 
+/// The egress policy of a source on the local test server: loopback, so explicitly opted in.
+fn local_egress() -> EgressPolicy {
+    let source: NewsSource = toml::from_str(
+        "name = \"local\"\nbase_url = \"http://127.0.0.1/\"\ntype = \"HTML\"\n\
+         allow_private_network = true\n",
+    )
+    .expect("a source");
+    EgressPolicy::for_source(&source).expect("a policy")
+}
+
 fn polite(mut s: NewsSource) -> NewsSource {
     s.rate_limit = RateLimit {
         requests_per_minute: 600,
@@ -178,6 +189,9 @@ fn feed_source(name: &str, addr: std::net::SocketAddr) -> NewsSource {
             delay_ms: 20,
         },
         metadata: Default::default(),
+        // The test site is on loopback: the explicit opt-in.
+        allowed_hosts: Vec::new(),
+        allow_private_network: true,
         last_crawled_at: None,
     }
 }
@@ -219,7 +233,13 @@ async fn fetcher_is_polite_and_strict() {
         requests_per_minute: 600,
         delay_ms: DELAY_MS,
     };
-    let f = PoliteFetcher::new("local-1", &rate, FetchSettings::from(&news_config())).unwrap();
+    let f = PoliteFetcher::new(
+        "local-1",
+        &rate,
+        local_egress(),
+        FetchSettings::from(&news_config()),
+    )
+    .unwrap();
     let src = &srv.sources()[0];
     let private = src
         .entries
@@ -307,7 +327,13 @@ async fn fetcher_is_polite_and_strict() {
         requests_per_minute: 0,
         delay_ms: 0,
     };
-    let f2 = PoliteFetcher::new("local-2", &fast, FetchSettings::from(&news_config())).unwrap();
+    let f2 = PoliteFetcher::new(
+        "local-2",
+        &fast,
+        local_egress(),
+        FetchSettings::from(&news_config()),
+    )
+    .unwrap();
     let got = f2.fetch(&srv.url(&redirect.path)).await.unwrap();
     assert!(
         got.final_url
@@ -317,7 +343,13 @@ async fn fetcher_is_polite_and_strict() {
         max_redirects: 1,
         ..news_config()
     };
-    let f3 = PoliteFetcher::new("local-2", &fast, FetchSettings::from(&strict)).unwrap();
+    let f3 = PoliteFetcher::new(
+        "local-2",
+        &fast,
+        local_egress(),
+        FetchSettings::from(&strict),
+    )
+    .unwrap();
     let e = f3.fetch(&srv.url(&redirect.path)).await.unwrap_err();
     assert_eq!(e.kind(), "too_many_redirects", "{e}");
     srv.shutdown().await;
@@ -350,7 +382,13 @@ async fn robots_errors_disallow_and_a_missing_robots_allows() {
         requests_per_minute: 0,
         delay_ms: 0,
     };
-    let f = PoliteFetcher::new("t", &fast, FetchSettings::from(&news_config())).unwrap();
+    let f = PoliteFetcher::new(
+        "t",
+        &fast,
+        local_egress(),
+        FetchSettings::from(&news_config()),
+    )
+    .unwrap();
     let e = f.fetch(&format!("http://{a503}/page")).await.unwrap_err();
     assert!(matches!(e, FetchError::RobotsDisallowed { .. }), "{e}");
     let ok = f.fetch(&format!("http://{a404}/page")).await.unwrap();
@@ -363,7 +401,7 @@ async fn robots_errors_disallow_and_a_missing_robots_allows() {
         respect_robots_txt: false,
         ..news_config()
     };
-    let f = PoliteFetcher::new("t", &fast, FetchSettings::from(&ignore)).unwrap();
+    let f = PoliteFetcher::new("t", &fast, local_egress(), FetchSettings::from(&ignore)).unwrap();
     let e = f.fetch("http://127.0.0.1:1/page").await.unwrap_err();
     assert_eq!(e.kind(), "connect", "{e}");
 }

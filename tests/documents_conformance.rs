@@ -94,6 +94,8 @@ fn source(name: &str) -> NewsSource {
             language: "en".into(),
             categories: vec!["crypto".into(), "markets".into()],
         },
+        allowed_hosts: Vec::new(),
+        allow_private_network: false,
         last_crawled_at: None,
     }
 }

@@ -197,6 +197,27 @@ fn metrics_doc_and_catalogue_name_the_same_metrics_types_and_labels() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+#[test]
+fn every_fetch_error_kind_is_a_catalogued_label_value() {
+    let def = CATALOGUE
+        .iter()
+        .find(|m| m.name == "tradepipe_crawl_errors_total")
+        .expect("catalogued");
+    let catalogued: BTreeSet<&str> = def
+        .labels
+        .iter()
+        .find_map(|(name, values)| match values {
+            Values::Fixed(v) if *name == "kind" => Some(v.iter().copied().collect()),
+            _ => None,
+        })
+        .expect("a fixed kind label");
+    let emitted: BTreeSet<&str> = tradepipe::news::crawl::fetch::FETCH_ERROR_KINDS
+        .iter()
+        .copied()
+        .collect();
+    assert_eq!(catalogued, emitted);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Alert rules.
 

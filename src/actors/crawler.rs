@@ -16,6 +16,7 @@ use super::count_restart;
 use crate::config::NewsConfig;
 use crate::domain::news::{FeedEntryMeta, NewsSource, SourceKind};
 use crate::domain::{ProcessingStatus, RawArticle};
+use crate::news::crawl::egress::EgressPolicy;
 use crate::news::crawl::feeds::{self, FeedItem};
 use crate::news::crawl::fetch::{FetchError, FetchSettings, Fetched, FetchedPage, PoliteFetcher};
 use crate::news::crawl::lock::{CrawlLock, LockGuard};
@@ -123,9 +124,15 @@ impl CrawlerActor {
             }
             _ => {}
         }
+        let egress =
+            EgressPolicy::for_source(&source).map_err(|message| CrawlerSetupError::Fetcher {
+                source_name: source.name.clone(),
+                message,
+            })?;
         let fetcher = PoliteFetcher::new(
             &source.name,
             &source.rate_limit,
+            egress,
             FetchSettings::from(deps.news.as_ref()),
         )
         .map_err(|e| CrawlerSetupError::Fetcher {

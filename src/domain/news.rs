@@ -84,6 +84,16 @@ pub struct NewsSource {
     pub rate_limit: RateLimit,
     #[serde(default)]
     pub metadata: SourceMetadata,
+    /// Hosts besides the base and feed URLs' own that the crawler may fetch for this source
+    /// (`"cdn.example.com"`, or `"*.example.com"` for a domain and its subdomains). Every other
+    /// host a feed links or redirects to is refused (`blocked_host`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
+    /// Lets this source's fetches reach loopback, private and link-local addresses: only for a
+    /// site you run on your own network (the test and demo news server). Off, such addresses
+    /// are refused (`blocked_address`) whatever name leads to them.
+    #[serde(default)]
+    pub allow_private_network: bool,
     /// Kept current by the crawler; not configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_crawled_at: Option<DateTime<Utc>>,

@@ -2,6 +2,7 @@
 
 use crate::domain::NewsSource;
 use crate::domain::news::SourceKind;
+use crate::news::crawl::egress::{EgressPolicy, is_public};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -61,6 +62,17 @@ pub(crate) fn load_sources(path: &Path) -> Result<Vec<NewsSource>, SourcesError>
                 _ => return Err(bad(&format!("{u:?} is not an http(s) URL"))),
             }
         }
+        let egress = EgressPolicy::for_source(s).map_err(|problem| bad(&problem))?;
+        if !egress.allows_private_network() {
+            for u in std::iter::once(&s.base_url).chain(s.feed_url.iter()) {
+                if let Some(problem) = private_target(u) {
+                    return Err(bad(&format!(
+                        "{u:?} {problem}; the crawler refuses such addresses unless the source \
+                         sets allow_private_network = true (only for a site you run)"
+                    )));
+                }
+            }
+        }
         if s.rate_limit.requests_per_minute == 0 {
             return Err(bad("rate_limit.requests_per_minute must be at least 1"));
         }
@@ -86,6 +98,22 @@ pub(crate) fn load_sources(path: &Path) -> Result<Vec<NewsSource>, SourcesError>
         }
     }
     Ok(file.sources)
+}
+
+/// Why a configured URL is visibly on a non-public address (an IP literal or `localhost`), so
+/// that such a source fails at start rather than on every fetch. Names that merely *resolve*
+/// to private addresses are caught at fetch time.
+fn private_target(u: &str) -> Option<&'static str> {
+    let parsed = url::Url::parse(u).ok()?;
+    match parsed.host()? {
+        url::Host::Ipv4(ip) if !is_public(ip.into()) => Some("is on a non-public address"),
+        url::Host::Ipv6(ip) if !is_public(ip.into()) => Some("is on a non-public address"),
+        url::Host::Domain(d) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            (d == "localhost" || d.ends_with(".localhost")).then_some("is on localhost")
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -115,6 +143,25 @@ mod tests {
         .unwrap();
         let e = load_sources(&p).unwrap_err().to_string();
         assert!(e.contains("\"X\"") && e.contains("feed_url"), "{e}");
+        std::fs::write(
+            &p,
+            "[[sources]]\nname = \"L\"\nbase_url = \"http://127.0.0.1:8080/\"\n\
+             feed_url = \"http://127.0.0.1:8080/rss\"\ntype = \"RSS\"\n",
+        )
+        .unwrap();
+        let e = load_sources(&p).unwrap_err().to_string();
+        assert!(e.contains("allow_private_network"), "{e}");
+        let opted_in = std::fs::read_to_string(&p).unwrap() + "allow_private_network = true\n";
+        std::fs::write(&p, opted_in).unwrap();
+        assert!(load_sources(&p).unwrap()[0].allow_private_network);
+        std::fs::write(
+            &p,
+            "[[sources]]\nname = \"H\"\nbase_url = \"https://x.test/\"\n\
+             feed_url = \"https://x.test/rss\"\ntype = \"RSS\"\nallowed_hosts = [\"https://cdn.x.test\"]\n",
+        )
+        .unwrap();
+        let e = load_sources(&p).unwrap_err().to_string();
+        assert!(e.contains("allowed_hosts"), "{e}");
         assert!(load_sources(&dir.join("missing.toml")).unwrap().is_empty());
     }
 }

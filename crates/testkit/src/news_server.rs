@@ -329,6 +329,9 @@ pub fn news_sources(addr: SocketAddr, n: usize) -> Vec<NewsSource> {
                     language: "en".into(),
                     categories: vec!["news".into()],
                 },
+                // This server runs on loopback: the explicit opt-in to private addresses.
+                allowed_hosts: Vec::new(),
+                allow_private_network: true,
                 last_crawled_at: None,
                 name,
             }

@@ -11,9 +11,13 @@
 //!   it tried to forbid. Such an error verdict is re-checked after [`ROBOTS_ERROR_TTL`];
 //! - conditional GET (ETag / Last-Modified) so an unchanged feed costs the site a 304;
 //! - a descriptive User-Agent, a total timeout, a redirect cap and a body size cap enforced while
-//!   streaming (an oversized page is an error, never a truncated page).
+//!   streaming (an oversized page is an error, never a truncated page);
+//! - the source's egress policy ([`EgressPolicy`]) on every URL, every redirect hop and every
+//!   resolved address, and no proxy from the environment (a proxy would resolve the names
+//!   itself, out of the policy's sight).
 
 use super::decode::{NotText, decode_body};
+use super::egress::{EgressPolicy, EgressRefusal, refusal_in};
 use crate::config::NewsConfig;
 use crate::domain::news::RateLimit;
 use reqwest::StatusCode;
@@ -74,7 +78,25 @@ pub enum FetchError {
     NotText { url: String, reason: NotText },
     #[error("request for {url} failed: {message}")]
     Request { url: String, message: String },
+    #[error("{url} refused: {refusal}")]
+    Blocked { url: String, refusal: EgressRefusal },
 }
+
+/// Every [`FetchError::kind`]: the values of `tradepipe_crawl_errors_total{kind}`.
+pub const FETCH_ERROR_KINDS: &[&str] = &[
+    "invalid_url",
+    "robots_disallowed",
+    "timeout",
+    "connect",
+    "too_many_redirects",
+    "status",
+    "too_large",
+    "body",
+    "not_text",
+    "request",
+    "blocked_host",
+    "blocked_address",
+];
 
 impl FetchError {
     /// Bounded label for `tradepipe_crawl_errors_total{kind}`.
@@ -90,6 +112,7 @@ impl FetchError {
             FetchError::Body { .. } => "body",
             FetchError::NotText { .. } => "not_text",
             FetchError::Request { .. } => "request",
+            FetchError::Blocked { refusal, .. } => refusal.kind(),
         }
     }
 
@@ -106,7 +129,8 @@ impl FetchError {
             | FetchError::RobotsDisallowed { .. }
             | FetchError::TooManyRedirects { .. }
             | FetchError::TooLarge { .. }
-            | FetchError::NotText { .. } => false,
+            | FetchError::NotText { .. }
+            | FetchError::Blocked { .. } => false,
         }
     }
 
@@ -178,6 +202,7 @@ struct Validators {
 pub struct PoliteFetcher {
     source: String,
     client: reqwest::Client,
+    egress: EgressPolicy,
     settings: FetchSettings,
     /// The robots.txt group to match: the product token of the User-Agent.
     robots_agent: String,
@@ -192,20 +217,24 @@ impl PoliteFetcher {
     pub fn new(
         source: &str,
         rate: &RateLimit,
+        egress: EgressPolicy,
         settings: FetchSettings,
     ) -> Result<PoliteFetcher, FetchError> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(settings.user_agent.clone())
             .timeout(settings.request_timeout)
             .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::limited(settings.max_redirects))
+            .redirect(redirect_policy(egress.clone(), settings.max_redirects))
+            .no_proxy()
             .gzip(true)
-            .brotli(true)
-            .build()
-            .map_err(|e| FetchError::Request {
-                url: String::new(),
-                message: format!("building the HTTP client for source {source}: {e}"),
-            })?;
+            .brotli(true);
+        if let Some(resolver) = egress.resolver() {
+            builder = builder.dns_resolver(resolver);
+        }
+        let client = builder.build().map_err(|e| FetchError::Request {
+            url: String::new(),
+            message: format!("building the HTTP client for source {source}: {e}"),
+        })?;
         let robots_agent = settings
             .user_agent
             .split(['/', ' '])
@@ -216,6 +245,7 @@ impl PoliteFetcher {
         Ok(PoliteFetcher {
             source: source.to_string(),
             client,
+            egress,
             robots_agent,
             interval: min_interval(rate),
             settings,
@@ -274,6 +304,11 @@ impl PoliteFetcher {
         if let Err(e) = &result {
             metrics::counter!("tradepipe_crawl_errors_total", "source" => self.source.clone(), "kind" => e.kind())
                 .increment(1);
+            if let FetchError::Blocked { refusal, .. } = e {
+                // Worth a warning every time: a site pointing the crawler elsewhere is either
+                // misconfigured (add the host to allowed_hosts) or probing.
+                tracing::warn!(source = %self.source, url, reason = refusal.kind(), error = %refusal, "fetch refused by the egress policy");
+            }
             tracing::debug!(source = %self.source, url, error = %e, kind = e.kind(), "fetch failed");
         }
         result
@@ -294,6 +329,12 @@ impl PoliteFetcher {
                 message: format!("unsupported scheme {}", parsed.scheme()),
             });
         }
+        self.egress
+            .check_url(&parsed)
+            .map_err(|refusal| FetchError::Blocked {
+                url: url.to_string(),
+                refusal,
+            })?;
         let mut crawl_delay = Duration::ZERO;
         if self.settings.respect_robots_txt {
             let (allowed, delay) = self.robots_verdict(&parsed).await;
@@ -400,7 +441,12 @@ impl PoliteFetcher {
 
     fn classify(&self, url: &str, e: reqwest::Error) -> FetchError {
         let url = url.to_string();
-        if e.is_timeout() {
+        if let Some(refusal) = refusal_in(&e) {
+            // A redirect hop or a resolved address the policy refused: the URL named is the
+            // hop's when the client knows it.
+            let url = e.url().map(|u| u.to_string()).unwrap_or(url);
+            FetchError::Blocked { url, refusal }
+        } else if e.is_timeout() {
             FetchError::Timeout { url }
         } else if e.is_redirect() {
             FetchError::TooManyRedirects {
@@ -531,6 +577,20 @@ impl PoliteFetcher {
     }
 }
 
+/// Follows up to `max` redirects, each hop checked against the source's egress policy (a hop to
+/// another host is refused even when it resolves to a public address).
+fn redirect_policy(egress: EgressPolicy, max: usize) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > max {
+            return attempt.error(format!("more than {max} redirects"));
+        }
+        match egress.check_url(attempt.url()) {
+            Ok(()) => attempt.follow(),
+            Err(refusal) => attempt.error(refusal),
+        }
+    })
+}
+
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
@@ -559,6 +619,55 @@ fn header_map(h: &HeaderMap) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_is_listed() {
+        let u = || "http://x.test/".to_string();
+        let m = || "m".to_string();
+        let all = [
+            FetchError::InvalidUrl {
+                url: u(),
+                message: m(),
+            },
+            FetchError::RobotsDisallowed { url: u() },
+            FetchError::Timeout { url: u() },
+            FetchError::Connect {
+                url: u(),
+                message: m(),
+            },
+            FetchError::TooManyRedirects { url: u(), max: 1 },
+            FetchError::Status {
+                url: u(),
+                status: 500,
+            },
+            FetchError::TooLarge { url: u(), limit: 1 },
+            FetchError::Body {
+                url: u(),
+                message: m(),
+            },
+            FetchError::NotText {
+                url: u(),
+                reason: NotText::BinaryFormat("PNG"),
+            },
+            FetchError::Request {
+                url: u(),
+                message: m(),
+            },
+            FetchError::Blocked {
+                url: u(),
+                refusal: EgressRefusal::Host { host: m() },
+            },
+            FetchError::Blocked {
+                url: u(),
+                refusal: EgressRefusal::Address {
+                    host: m(),
+                    addresses: m(),
+                },
+            },
+        ];
+        let kinds: Vec<&str> = all.iter().map(FetchError::kind).collect();
+        assert_eq!(kinds, FETCH_ERROR_KINDS);
+    }
 
     #[test]
     fn interval_is_the_stricter_of_delay_and_rate() {

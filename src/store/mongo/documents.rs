@@ -207,6 +207,9 @@ impl SourceDoc {
                     ),
                 )
             })?,
+            // Crawler configuration, not stored (see the PostgreSQL store).
+            allowed_hosts: Vec::new(),
+            allow_private_network: false,
             last_crawled_at: self.last_crawled_at.map(from_bson_date).transpose()?,
             name: self.name,
             base_url: self.base_url,

@@ -117,6 +117,10 @@ fn source_from_row(row: &PgRow) -> Result<NewsSource, StoreError> {
         selectors: selectors.0,
         rate_limit: rate_limit.0,
         metadata: metadata.0,
+        // The egress policy is crawler configuration (sources.toml), not stored: a source read
+        // back from the store gets the strict default.
+        allowed_hosts: Vec::new(),
+        allow_private_network: false,
         last_crawled_at: row.try_get("last_crawled_at").map_err(get)?,
     })
 }
