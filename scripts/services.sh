@@ -64,6 +64,11 @@ ensure_services() {
 # free loopback port; Debian's `prometheus` package has both. Where installing it starts the
 # packaged service (a systemd host), that service is stopped again: nothing here needs it.
 ensure_test_tools() {
+  # openssl makes the throw-away CA of the TLS tests (tests/tls_e2e.rs).
+  if ! command -v openssl >/dev/null 2>&1; then
+    apt_install --no-install-recommends openssl || return 1
+    say "openssl installed"
+  fi
   if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then return 0; fi
   apt_install --no-install-recommends prometheus || return 1   # not its node exporter
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then

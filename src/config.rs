@@ -11,6 +11,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tradepipe_model::predict::Horizon;
 
+mod redis_target;
+pub use redis_target::{RedisTarget, RedisTls};
+
 /// The environment variables with a short name, mapped to their configuration key. Every key is
 /// also reachable as `TRADEPIPE__SECTION__KEY` (double underscores).
 pub(crate) const ENV_SHORTCUTS: &[(&str, &str)] = &[
@@ -67,6 +70,8 @@ impl Default for DatabaseConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
     pub url: Secret,
+    /// Certificates for a `rediss://` URL (`[redis.tls]`).
+    pub tls: RedisTls,
     /// Prepended to every key and channel; empty in production, unique per test.
     pub key_prefix: String,
     /// After a failed round trip, publishing is skipped (and counted) for this long before the
@@ -78,10 +83,18 @@ pub struct RedisConfig {
     pub candles_keep: u64,
 }
 
+impl RedisConfig {
+    /// The server to connect to, with its TLS settings.
+    pub fn target(&self) -> RedisTarget {
+        RedisTarget::new(self.url.clone(), self.tls.clone())
+    }
+}
+
 impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
             url: Secret("redis://127.0.0.1:6379/0".into()),
+            tls: RedisTls::default(),
             key_prefix: String::new(),
             retry_interval_ms: 1000,
             candle_throttle_ms: 250,
@@ -661,6 +674,18 @@ impl Config {
             &["postgres", "postgresql"],
         )?;
         check_url("redis.url", self.redis.url.expose(), &["redis", "rediss"])?;
+        if !self.redis.tls.is_empty() && !self.redis.url.expose().starts_with("rediss://") {
+            return Err(invalid(
+                "redis.tls",
+                "certificates are set but redis.url is not rediss://; they would be ignored",
+            ));
+        }
+        if self.redis.tls.client_cert_file.is_some() != self.redis.tls.client_key_file.is_some() {
+            return Err(invalid(
+                "redis.tls",
+                "client_cert_file and client_key_file go together",
+            ));
+        }
         check_scheme("binance.ws_url", &self.binance.ws_url, &["ws", "wss"])?;
         check_scheme(
             "binance.rest_url",

@@ -1,6 +1,7 @@
 //! The per-source crawl lock against the real Redis (127.0.0.1:6379), one key prefix per test.
 
 use std::time::Duration;
+use tradepipe::config::RedisTarget;
 use tradepipe::news::crawl::lock::CrawlLock;
 
 const REDIS: &str = "redis://127.0.0.1:6379/0";
@@ -11,7 +12,9 @@ fn prefix(test: &str) -> String {
 
 #[tokio::test]
 async fn only_one_owner_gets_the_lock_and_only_the_owner_releases_it() {
-    let lock = CrawlLock::connect(REDIS, &prefix("owners")).await.unwrap();
+    let lock = CrawlLock::connect(&RedisTarget::from_url(REDIS), &prefix("owners"))
+        .await
+        .unwrap();
     let ttl = Duration::from_secs(30);
     let a = lock.try_acquire("src", "owner-a", ttl).await.unwrap();
     let a = a.expect("first owner gets the lock");
@@ -43,7 +46,9 @@ async fn only_one_owner_gets_the_lock_and_only_the_owner_releases_it() {
 
 #[tokio::test]
 async fn the_lock_expires_and_a_stale_guard_cannot_touch_the_new_owner() {
-    let lock = CrawlLock::connect(REDIS, &prefix("expiry")).await.unwrap();
+    let lock = CrawlLock::connect(&RedisTarget::from_url(REDIS), &prefix("expiry"))
+        .await
+        .unwrap();
     let a = lock
         .try_acquire("src", "owner-a", Duration::from_secs(1))
         .await
@@ -74,7 +79,7 @@ async fn the_lock_expires_and_a_stale_guard_cannot_touch_the_new_owner() {
 #[tokio::test]
 async fn an_unreachable_redis_is_an_error_not_a_hang() {
     let started = std::time::Instant::now();
-    let r = CrawlLock::connect("redis://127.0.0.1:1/0", "x:").await;
+    let r = CrawlLock::connect(&RedisTarget::from_url("redis://127.0.0.1:1/0"), "x:").await;
     assert!(r.is_err());
     assert!(started.elapsed() < Duration::from_secs(10));
 }

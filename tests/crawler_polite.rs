@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tradepipe::actors::crawler::{CrawlNow, CrawlerActor, CrawlerDeps, RoundOutcome, StopCrawling};
 use tradepipe::config::NewsConfig;
+use tradepipe::config::RedisTarget;
 use tradepipe::domain::news::RateLimit;
 use tradepipe::domain::{Article, NewsSource, ProcessingStatus, RawArticle};
 use tradepipe::news::crawl::egress::EgressPolicy;
@@ -162,7 +163,9 @@ async fn crawler(
     lock_prefix: &str,
     on_start: bool,
 ) -> Addr<CrawlerActor> {
-    let lock = CrawlLock::connect(REDIS, lock_prefix).await.unwrap();
+    let lock = CrawlLock::connect(&RedisTarget::from_url(REDIS), lock_prefix)
+        .await
+        .unwrap();
     let deps = CrawlerDeps {
         news: Arc::new(news_config()),
         store,
@@ -637,7 +640,9 @@ async fn stop_crawling_ends_the_round_after_the_current_page() {
     );
     assert_eq!(store.raws().len(), stored);
     // The lock was released on the way out.
-    let lock = CrawlLock::connect(REDIS, &keys).await.unwrap();
+    let lock = CrawlLock::connect(&RedisTarget::from_url(REDIS), &keys)
+        .await
+        .unwrap();
     assert_eq!(lock.holder("local-1").await.unwrap(), None);
     srv.shutdown().await;
 }

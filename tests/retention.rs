@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tradepipe::config::RedisTarget;
 use tradepipe::config::RetentionConfig;
 use tradepipe::lifecycle::archive::Archive;
 use tradepipe::lifecycle::{Lifecycle, LifecycleStores, PassReport, PolicyReport};
@@ -595,7 +596,7 @@ async fn session_keys_without_ttl_get_one() {
         .query_async(&mut c)
         .await
         .unwrap();
-    let store = RedisSessionStore::new(&url, &prefix).unwrap();
+    let store = RedisSessionStore::new(&RedisTarget::from_url(&url), &prefix).unwrap();
     assert_eq!(store.expire_sessions(86_400, false).await.unwrap(), 1);
     let ttl = |k: String| {
         let mut c = c.clone();

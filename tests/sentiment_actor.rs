@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tradepipe::actors::sentiment::{self, SentimentActor, StopAnalyzing};
 use tradepipe::config::AnalysisConfig;
+use tradepipe::config::RedisTarget;
 use tradepipe::news::normalize::{build_article, raw_from_file};
 use tradepipe::store::postgres::PgDocumentStore;
 use tradepipe::store::redis::{AnalysisPublisher, RedisKeys};
@@ -136,9 +137,12 @@ async fn scenario(pool: PgPool) {
         .subscribe(format!("{prefix}articles:new"))
         .await
         .unwrap();
-    let publisher = AnalysisPublisher::connect(&redis_url(), RedisKeys::new(prefix.clone()))
-        .await
-        .unwrap();
+    let publisher = AnalysisPublisher::connect(
+        &RedisTarget::from_url(&redis_url()),
+        RedisKeys::new(prefix.clone()),
+    )
+    .await
+    .unwrap();
 
     let actor = start_actor(&store, publisher.clone());
     wait_until_analysed(&store, ids.len() as u64).await;

@@ -123,11 +123,11 @@ impl RedisPublisherActor {
             return;
         }
         self.connecting = true;
-        let url = self.cfg.url.expose().to_string();
+        let target = self.cfg.target();
         let keys = self.keys.clone();
         let (maxlen, keep) = (self.cfg.ticks_stream_maxlen, self.cfg.candles_keep);
         ctx.spawn(
-            async move { RedisSink::connect(&url, keys, maxlen, keep).await }
+            async move { RedisSink::connect(&target, keys, maxlen, keep).await }
                 .into_actor(self)
                 .map(|res, act, ctx| {
                     act.connecting = false;

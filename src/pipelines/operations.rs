@@ -25,7 +25,7 @@ pub(super) fn start(
     });
     actix_rt::spawn(telemetry::probes::run(
         cfg.database.url.expose().to_string(),
-        cfg.redis.url.expose().to_string(),
+        cfg.redis.target(),
     ));
     if let Some(n) = news {
         actix_rt::spawn(telemetry::probes::run_news_counts(n.store.clone()));

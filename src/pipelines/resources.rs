@@ -22,7 +22,7 @@ pub struct Resources {
     /// The shared pool, connected and migrated.
     pub pg: PgPool,
     redis: OnceCell<ConnectionManager>,
-    redis_url: crate::config::Secret,
+    redis_target: crate::config::RedisTarget,
 }
 
 impl Resources {
@@ -33,7 +33,7 @@ impl Resources {
         Ok(Resources {
             pg: connect_and_migrate(cfg).await?,
             redis: OnceCell::new(),
-            redis_url: cfg.redis.url.clone(),
+            redis_target: cfg.redis.target(),
         })
     }
 
@@ -41,9 +41,9 @@ impl Resources {
     pub async fn redis(&self) -> anyhow::Result<ConnectionManager> {
         let conn = self
             .redis
-            .get_or_try_init(|| store::redis::connection_manager(self.redis_url.expose()))
+            .get_or_try_init(|| store::redis::connection_manager(&self.redis_target))
             .await
-            .with_context(|| format!("connecting to Redis at {}", self.redis_url))?;
+            .with_context(|| format!("connecting to Redis at {}", self.redis_target))?;
         Ok(conn.clone())
     }
 

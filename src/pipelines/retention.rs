@@ -43,7 +43,7 @@ pub async fn lifecycle(cfg: &Config, resources: &Resources) -> anyhow::Result<Li
         }
     };
     let sessions: Arc<dyn SessionStore> = Arc::new(RedisSessionStore::new(
-        cfg.redis.url.expose(),
+        &cfg.redis.target(),
         &cfg.redis.key_prefix,
     )?);
     Ok(Lifecycle::new(

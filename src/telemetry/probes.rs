@@ -12,7 +12,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Runs the probes until the process ends. URLs are secrets (they may hold passwords): they are
 /// only ever shown redacted.
-pub async fn run(database_url: String, redis_url: String) {
+pub async fn run(database_url: String, redis: crate::config::RedisTarget) {
     let pg = match crate::store::postgres::connect_lazy(&database_url, 1) {
         Ok(p) => Some(p),
         Err(e) => {
@@ -20,7 +20,7 @@ pub async fn run(database_url: String, redis_url: String) {
             None
         }
     };
-    let redis = match redis::Client::open(redis_url.as_str()) {
+    let redis = match redis.client() {
         Ok(c) => Some(c),
         Err(e) => {
             tracing::warn!(error = %e, "Redis probe not configured");

@@ -9,3 +9,4 @@ pub mod bodies; // generated response bodies: random bytes, a PNG, pages in lega
 pub mod news_server; // real article pages, feeds, robots.txt, and the hostile cases (bombs, slow-loris)
 pub mod replay; // a Binance peer (WebSocket + REST) playing public-data trade files back
 pub mod support; // end-to-end helpers: child processes, fault proxy, reference candle fold
+pub mod tls; // a throw-away CA (openssl) and a TLS-only redis-server

@@ -42,12 +42,15 @@ pub struct CrawlLock {
 
 impl CrawlLock {
     /// Connects with short timeouts: a dead Redis must cost a crawl round a second, not a minute.
-    pub async fn connect(url: &str, key_prefix: &str) -> Result<CrawlLock, LockError> {
+    pub async fn connect(
+        target: &crate::config::RedisTarget,
+        key_prefix: &str,
+    ) -> Result<CrawlLock, LockError> {
         let err = |source| LockError {
             key: format!("{key_prefix}lock:crawler:*"),
             source,
         };
-        let client = redis::Client::open(url).map_err(err)?;
+        let client = target.client().map_err(err)?;
         let cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(1))
             .set_response_timeout(Duration::from_secs(2))

@@ -5,6 +5,7 @@
 //! backlog, and never blocks analysis.
 
 use super::RedisKeys;
+use crate::config::RedisTarget;
 use crate::domain::Article;
 use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
@@ -43,8 +44,8 @@ pub struct AnalysisPublisher {
 }
 
 impl AnalysisPublisher {
-    pub async fn connect(url: &str, keys: RedisKeys) -> redis::RedisResult<Self> {
-        Ok(Self::new(super::connection_manager(url).await?, keys))
+    pub async fn connect(target: &RedisTarget, keys: RedisKeys) -> redis::RedisResult<Self> {
+        Ok(Self::new(super::connection_manager(target).await?, keys))
     }
 
     /// On a connection shared with the rest of the daemon (it is multiplexed).

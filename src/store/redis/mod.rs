@@ -10,6 +10,7 @@ pub use analysis::{AnalysisPublisher, ArticleAnnouncement};
 pub use publisher::{MarketUpdate, RedisSink};
 pub use retention::RedisSessionStore;
 
+use crate::config::RedisTarget;
 use crate::domain::Interval;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::time::Duration;
@@ -75,8 +76,10 @@ impl RedisKeys {
 
 /// A connection that reconnects by itself, with short timeouts: a dead Redis must cost a
 /// pipeline a second, not a minute.
-pub(crate) async fn connection_manager(url: &str) -> redis::RedisResult<ConnectionManager> {
-    let client = redis::Client::open(url)?;
+pub(crate) async fn connection_manager(
+    target: &RedisTarget,
+) -> redis::RedisResult<ConnectionManager> {
+    let client = target.client()?;
     let cfg = ConnectionManagerConfig::new()
         .set_connection_timeout(Duration::from_secs(1))
         .set_response_timeout(Duration::from_secs(2))

@@ -3,6 +3,7 @@
 //! candle's sorted-set member removed but not yet re-added.
 
 use super::{RedisKeys, connection_manager};
+use crate::config::RedisTarget;
 use crate::domain::{Candle, SymbolInfo, Trade};
 use redis::aio::ConnectionManager;
 use std::fmt::Write as _;
@@ -70,12 +71,12 @@ pub struct RedisSink {
 
 impl RedisSink {
     pub async fn connect(
-        url: &str,
+        target: &RedisTarget,
         keys: RedisKeys,
         ticks_maxlen: u64,
         candles_keep: u64,
     ) -> redis::RedisResult<Self> {
-        let conn = connection_manager(url).await?;
+        let conn = connection_manager(target).await?;
         Ok(RedisSink {
             conn,
             keys,

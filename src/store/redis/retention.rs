@@ -2,6 +2,7 @@
 //! as the seed wants (24 hours). Whatever session key was written without a TTL would live
 //! forever; the retention pass finds those with SCAN (incremental, never KEYS) and gives them one.
 
+use crate::config::RedisTarget;
 use crate::store::{SessionStore, StoreError};
 use redis::AsyncCommands;
 
@@ -11,9 +12,10 @@ pub struct RedisSessionStore {
 }
 
 impl RedisSessionStore {
-    pub fn new(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
-        let client =
-            redis::Client::open(url).map_err(redis_err("opening the Redis client for sessions"))?;
+    pub fn new(target: &RedisTarget, key_prefix: &str) -> Result<Self, StoreError> {
+        let client = target
+            .client()
+            .map_err(redis_err("opening the Redis client for sessions"))?;
         Ok(RedisSessionStore {
             client,
             pattern: format!("{key_prefix}session:*"),
