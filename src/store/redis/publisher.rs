@@ -148,16 +148,22 @@ impl RedisSink {
                 .arg(c.open_time_ms)
                 .arg(&json)
                 .ignore();
-            p.cmd("ZREMRANGEBYRANK")
-                .arg(&key)
-                .arg(0)
-                .arg(-(self.candles_keep as i64) - 1)
-                .ignore();
+            // Trim once per bucket, when it closes: updates of an open candle replace its one
+            // member and cannot grow the set. With a thousand symbols this is a quarter of the
+            // candle commands.
+            if c.closed {
+                p.cmd("ZREMRANGEBYRANK")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-(self.candles_keep as i64) - 1)
+                    .ignore();
+                n += 1;
+            }
             p.cmd("PUBLISH")
                 .arg(self.keys.candles_channel(&c.symbol, c.interval))
                 .arg(&json)
                 .ignore();
-            n += 4;
+            n += 3;
         }
         for (sym, score) in &u.leaderboard {
             p.cmd("ZADD")
