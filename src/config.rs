@@ -80,6 +80,8 @@ pub struct RedisConfig {
     /// Open-candle updates go out at most this often per candle; closed candles always go out once.
     pub candle_throttle_ms: u64,
     pub ticks_stream_maxlen: u64,
+    /// `price:candles:*` keeps this many candles, trimmed when one closes (the open candle
+    /// can be one more).
     pub candles_keep: u64,
 }
 
@@ -195,6 +197,13 @@ pub struct WriterConfig {
     pub batch_max_ticks: usize,
     /// ... or when the oldest buffered tick is this old.
     pub flush_interval_ms: u64,
+    /// A symbol's open (not yet closed) candles are written at most this often; ticks and
+    /// closed candles go in every transaction. 0 writes open candles in every transaction.
+    /// With a thousand symbols, every transaction would otherwise rewrite ~8 candle rows per
+    /// symbol it touched, several times the work of the ticks themselves. A crash loses nothing:
+    /// on restart the feed resumes after the lowest trade id the stored intervals reach and the
+    /// builder folds the trades in between into the intervals that lack them.
+    pub open_candle_write_ms: u64,
     /// In-memory bound. Above it the writer waits for PostgreSQL (backpressure) while the
     /// database answers, and spills to the spool while it does not.
     pub max_buffered_ticks: usize,
@@ -207,6 +216,7 @@ impl Default for WriterConfig {
         WriterConfig {
             batch_max_ticks: 20_000,
             flush_interval_ms: 200,
+            open_candle_write_ms: 1000,
             max_buffered_ticks: 100_000,
             spool_dir: PathBuf::from("./spool"),
             retry_interval_ms: 1000,

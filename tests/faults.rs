@@ -69,8 +69,12 @@ fn assert_no_panic(env: &DaemonEnv, fault: &str) {
 
 /// Stops the daemon (SIGTERM, exit 0), then checks every trade is stored once with exact candles.
 async fn stop_and_assert_exact(pool: &PgPool, env: &DaemonEnv, daemon: &mut Proc, fault: &str) {
+    // Async: the fault proxies run on this runtime and must carry the daemon's final writes.
     assert!(
-        daemon.terminate(Duration::from_secs(60)).success(),
+        daemon
+            .terminate_async(Duration::from_secs(60))
+            .await
+            .success(),
         "{fault}: SIGTERM exits 0"
     );
     assert_no_panic(env, fault);

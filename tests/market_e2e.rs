@@ -132,7 +132,14 @@ async fn postgres_outage_mid_run_loses_nothing(pool: PgPool) {
     let during = env.metrics();
     proxy.set_down(false);
     wait_for_ticks(&pool, trades.len() as i64, WAIT).await;
-    assert!(daemon.terminate(Duration::from_secs(30)).success());
+    // The proxy runs on this test's runtime: a blocking wait would freeze the daemon's path to
+    // PostgreSQL for its final write (the open candles it still holds).
+    assert!(
+        daemon
+            .terminate_async(Duration::from_secs(30))
+            .await
+            .success()
+    );
     assert_exact(&pool, &trades).await;
     assert!(
         during.contains("tradepipe_writer_errors_total{kind=\"unavailable\"}"),
@@ -159,7 +166,12 @@ async fn redis_outage_keeps_persisting_and_counts_unpublished(pool: PgPool) {
     wait_for_ticks(&pool, trades.len() as i64, WAIT).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = env.metrics();
-    assert!(daemon.terminate(Duration::from_secs(30)).success());
+    assert!(
+        daemon
+            .terminate_async(Duration::from_secs(30))
+            .await
+            .success()
+    );
     assert_exact(&pool, &trades).await;
     assert!(
         during.contains("tradepipe_redis_unpublished_total"),

@@ -278,7 +278,9 @@ async fn older_candle_state_never_overwrites_newer(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = "./migrations")]
-async fn resume_state_is_latest_candle_per_interval_and_max_trade_id(pool: PgPool) {
+async fn resume_state_is_latest_candle_per_interval_and_the_lowest_trade_id_they_reach(
+    pool: PgPool,
+) {
     let store = store_with(&pool, &["BTCUSDT", "ETHUSDT"]).await;
     let ticks: Vec<Trade> = (0..6)
         .map(|i| trade("BTCUSDT", 500 + i, T0 + i as i64 * 60_000))
@@ -301,7 +303,10 @@ async fn resume_state_is_latest_candle_per_interval_and_max_trade_id(pool: PgPoo
     let m5a = candle("BTCUSDT", Interval::M5, T0, &ticks[..5], true);
     let m5b = candle("BTCUSDT", Interval::M5, T0 + 300_000, &ticks[5..], false);
     let w1 = candle("BTCUSDT", Interval::W1, T0, &ticks, false);
-    candles.extend([m5a, m5b.clone(), w1.clone()]);
+    // An open candle written earlier than the others (open candles are written less often):
+    // the feed must resume after its last trade so that 1h gets 503..505 again.
+    let h1 = candle("BTCUSDT", Interval::H1, T0, &ticks[..3], false);
+    candles.extend([m5a, m5b.clone(), h1.clone(), w1.clone()]);
     store
         .write_batch(&MarketBatch { ticks, candles })
         .await
@@ -315,8 +320,8 @@ async fn resume_state_is_latest_candle_per_interval_and_max_trade_id(pool: PgPoo
         .unwrap();
 
     let resume = store.resume_state("BTCUSDT").await.unwrap();
-    assert_eq!(resume.latest_candles, vec![quiet, m5b, w1]);
-    assert_eq!(resume.last_trade_id, Some(505));
+    assert_eq!(resume.latest_candles, vec![quiet, m5b, h1, w1]);
+    assert_eq!(resume.last_trade_id, Some(502));
     // Ticks without candles do not count, and an unknown symbol is simply empty.
     let eth = store.resume_state("ETHUSDT").await.unwrap();
     assert_eq!((eth.latest_candles.len(), eth.last_trade_id), (0, None));

@@ -177,7 +177,7 @@ impl Folder {
     pub(crate) fn last_trade_ids(&self) -> HashMap<String, u64> {
         self.books
             .iter()
-            .filter_map(|(s, b)| b.last_trade_id().map(|id| (s.to_string(), id)))
+            .filter_map(|(s, b)| b.resume_after().map(|id| (s.to_string(), id)))
             .collect()
     }
 }

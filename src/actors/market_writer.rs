@@ -29,18 +29,45 @@ pub struct Persist(pub MarketBatch);
 pub struct FlushAll;
 
 /// What waits in memory for the next transaction. Candles are keyed by their bucket: only the
-/// newest state of each needs writing.
+/// newest state of each needs writing. A symbol's open candles also wait until the symbol is due
+/// (`writer.open_candle_write_ms` since they were last taken); ticks and closed candles never
+/// wait for that.
 #[derive(Default)]
 struct Pending {
+    /// `writer.open_candle_write_ms`.
+    open_every: Duration,
     batch: MarketBatch,
     candles: HashMap<(Symbol, Interval, i64), Candle>,
+    /// When the oldest tick or candle that is not held back arrived.
     since: Option<Instant>,
+    /// When each symbol's open candles were last taken for writing.
+    open_taken: HashMap<Symbol, Instant>,
+    /// When the earliest held-back open candle becomes due.
+    open_due: Option<Instant>,
 }
 
 impl Pending {
+    fn new(cfg: &WriterConfig) -> Pending {
+        Pending {
+            open_every: Duration::from_millis(cfg.open_candle_write_ms),
+            ..Pending::default()
+        }
+    }
+
     fn add(&mut self, b: MarketBatch) {
-        if self.since.is_none() && !b.is_empty() {
+        if self.since.is_none() && (!b.ticks.is_empty() || b.candles.iter().any(|c| c.closed)) {
             self.since = Some(Instant::now());
+        }
+        for c in b.candles.iter().filter(|c| !c.closed) {
+            // A symbol never written is due at once; the others a full interval after their
+            // last write.
+            let at = match self.open_taken.get(&c.symbol) {
+                Some(t) => *t + self.open_every,
+                None => Instant::now(),
+            };
+            if self.open_due.is_none_or(|d| at < d) {
+                self.open_due = Some(at);
+            }
         }
         self.batch.ticks.extend(b.ticks);
         for c in b.candles {
@@ -57,13 +84,59 @@ impl Pending {
         self.batch.ticks.is_empty() && self.candles.is_empty()
     }
 
+    /// Everything held, open candles included (shutdown, spilling, retries).
     fn take(&mut self) -> MarketBatch {
         let mut b = std::mem::take(&mut self.batch);
         b.candles = self.candles.drain().map(|(_, c)| c).collect();
         // Oldest first keeps the on-disk spool and logs in a natural order.
         b.candles.sort_by_key(|a| (a.open_time_ms, a.interval));
         self.since = None;
+        self.open_due = None;
         b
+    }
+
+    /// For a flush: every tick and closed candle, and the open candles of the symbols that are
+    /// due (all of a symbol's intervals together, so they stay at one trade id). The open
+    /// candles of the other symbols stay for a later flush; newer states replace them meanwhile.
+    fn take_due(&mut self, now: Instant) -> MarketBatch {
+        let every = self.open_every;
+        if every.is_zero() {
+            return self.take();
+        }
+        let mut b = std::mem::take(&mut self.batch);
+        let mut due: HashMap<Symbol, bool> = HashMap::new();
+        let mut held = HashMap::new();
+        let mut open_due: Option<Instant> = None;
+        for (key, c) in self.candles.drain() {
+            let last = self.open_taken.get(&c.symbol).copied();
+            let symbol_due = *due
+                .entry(c.symbol.clone())
+                .or_insert_with(|| last.is_none_or(|t| now.duration_since(t) >= every));
+            if c.closed || symbol_due {
+                b.candles.push(c);
+            } else {
+                let at = last.map_or(now, |t| t + every);
+                open_due = Some(open_due.map_or(at, |d| d.min(at)));
+                held.insert(key, c);
+            }
+        }
+        for (symbol, was_due) in due {
+            if was_due {
+                self.open_taken.insert(symbol, now);
+            }
+        }
+        self.candles = held;
+        self.open_due = open_due;
+        self.since = None;
+        b.candles.sort_by_key(|a| (a.open_time_ms, a.interval));
+        b
+    }
+
+    /// Whether a flush has anything to take at `now`: ticks or candles older than `age`, or a
+    /// held-back open candle that became due.
+    fn due(&self, now: Instant, age: Duration) -> bool {
+        self.since.is_some_and(|s| now.duration_since(s) >= age)
+            || self.open_due.is_some_and(|d| now >= d)
     }
 }
 
@@ -95,8 +168,8 @@ impl MarketWriterActor {
         MarketWriterActor {
             store,
             spool,
+            pending: Pending::new(&cfg),
             cfg,
-            pending: Pending::default(),
             db_up: true,
             draining: false,
             next_attempt: Instant::now(),
@@ -116,7 +189,7 @@ impl MarketWriterActor {
     /// Writes what is pending as one transaction; the actor handles nothing else meanwhile, so
     /// the bounded mailbox in front of it fills and the producers wait.
     fn flush(&mut self) -> impl ActorFuture<Self, Output = ()> + 'static {
-        let batch = self.pending.take();
+        let batch = self.pending.take_due(Instant::now());
         let store = self.store.clone();
         async move {
             let started = Instant::now();
@@ -254,7 +327,8 @@ impl MarketWriterActor {
             Err(e) if e.is_retryable() => {
                 self.mark_down(&e);
                 // Put it back in front of anything newer.
-                let newer = std::mem::take(&mut self.pending);
+                let newer = std::mem::replace(&mut self.pending, Pending::new(&self.cfg));
+                self.pending.open_taken = newer.open_taken.clone();
                 self.pending.add(batch);
                 self.pending.add(newer.take_owned());
                 None
@@ -410,10 +484,10 @@ impl Actor for MarketWriterActor {
             if !act.db_up && Instant::now() < act.next_attempt {
                 return;
             }
-            let due = act
-                .pending
-                .since
-                .is_some_and(|s| s.elapsed() >= Duration::from_millis(act.cfg.flush_interval_ms));
+            let due = act.pending.due(
+                Instant::now(),
+                Duration::from_millis(act.cfg.flush_interval_ms),
+            );
             if !act.pending.is_empty() && (due || !act.db_up) {
                 let f = act.flush();
                 ctx.wait(f);
@@ -489,5 +563,145 @@ impl Handler<FlushAll> for MarketWriterActor {
                 act.spool_the_rest(rejected)
             }),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Trade;
+
+    fn candle(sym: &str, interval: Interval, open: i64, last_id: u64, closed: bool) -> Candle {
+        let mut c = Candle::empty(
+            sym.into(),
+            interval,
+            open,
+            rust_decimal::Decimal::ONE,
+            closed,
+        );
+        c.trade_count = 1;
+        c.first_trade_id = Some(last_id);
+        c.last_trade_id = Some(last_id);
+        c.closed = closed;
+        c
+    }
+
+    fn tick(sym: &str, id: u64) -> Trade {
+        Trade {
+            symbol: sym.into(),
+            trade_id: id,
+            price: rust_decimal::Decimal::ONE,
+            qty: rust_decimal::Decimal::ONE,
+            time_ms: 0,
+            is_buyer_maker: false,
+        }
+    }
+
+    fn pending(every_ms: u64) -> Pending {
+        Pending::new(&WriterConfig {
+            open_candle_write_ms: every_ms,
+            ..WriterConfig::default()
+        })
+    }
+
+    fn ids(b: &MarketBatch) -> Vec<(String, Interval, Option<u64>, bool)> {
+        let mut v: Vec<_> = b
+            .candles
+            .iter()
+            .map(|c| (c.symbol.to_string(), c.interval, c.last_trade_id, c.closed))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn open_candles_wait_for_their_symbol_closed_ones_and_ticks_never_wait() {
+        let every = Duration::from_millis(1000);
+        let mut p = pending(1000);
+        let t0 = Instant::now();
+        p.add(MarketBatch {
+            ticks: vec![tick("A", 1)],
+            candles: vec![
+                candle("A", Interval::M1, 0, 1, false),
+                candle("A", Interval::H1, 0, 1, false),
+            ],
+        });
+        // Never written: due at once, both intervals together.
+        let b = p.take_due(t0);
+        assert_eq!((b.ticks.len(), b.candles.len()), (1, 2));
+
+        // Newer states within the interval: held (only the newest kept), the closed one goes.
+        p.add(MarketBatch {
+            ticks: vec![tick("A", 2)],
+            candles: vec![
+                candle("A", Interval::M1, 0, 2, false),
+                candle("A", Interval::H1, 0, 2, false),
+            ],
+        });
+        p.add(MarketBatch {
+            ticks: vec![tick("A", 3)],
+            candles: vec![
+                candle("A", Interval::M1, 0, 3, true),
+                candle("A", Interval::M1, 60_000, 3, false),
+                candle("A", Interval::H1, 0, 3, false),
+            ],
+        });
+        let b = p.take_due(t0 + Duration::from_millis(200));
+        assert_eq!(b.ticks.len(), 2);
+        assert_eq!(ids(&b), vec![("A".into(), Interval::M1, Some(3), true)]);
+        assert!(!p.is_empty(), "the open candles are still held");
+        assert!(!p.due(t0 + Duration::from_millis(999), Duration::from_millis(200)));
+        assert!(p.due(t0 + every, Duration::from_millis(200)));
+
+        // Due: the newest state of each held candle, at one trade id.
+        let b = p.take_due(t0 + every);
+        assert_eq!(
+            ids(&b),
+            vec![
+                ("A".into(), Interval::M1, Some(3), false),
+                ("A".into(), Interval::H1, Some(3), false),
+            ]
+        );
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn a_new_symbol_is_due_at_once_and_take_gives_everything() {
+        let mut p = pending(1000);
+        let t0 = Instant::now();
+        p.add(MarketBatch {
+            ticks: vec![],
+            candles: vec![candle("A", Interval::M1, 0, 1, false)],
+        });
+        p.take_due(t0);
+        p.add(MarketBatch {
+            ticks: vec![],
+            candles: vec![
+                candle("A", Interval::M1, 0, 2, false),
+                candle("B", Interval::M1, 0, 7, false),
+            ],
+        });
+        // B was never written: due now; A waits.
+        assert!(p.due(Instant::now(), Duration::from_secs(3600)));
+        let b = p.take_due(t0 + Duration::from_millis(10));
+        assert_eq!(ids(&b), vec![("B".into(), Interval::M1, Some(7), false)]);
+        // Shutdown and spills take what is held too.
+        let b = p.take();
+        assert_eq!(ids(&b), vec![("A".into(), Interval::M1, Some(2), false)]);
+        assert!(p.is_empty() && !p.due(Instant::now() + Duration::from_secs(9), Duration::ZERO));
+    }
+
+    #[test]
+    fn zero_writes_open_candles_every_time() {
+        let mut p = pending(0);
+        let t0 = Instant::now();
+        for id in 1..=3 {
+            p.add(MarketBatch {
+                ticks: vec![tick("A", id)],
+                candles: vec![candle("A", Interval::M1, 0, id, false)],
+            });
+            let b = p.take_due(t0);
+            assert_eq!(ids(&b), vec![("A".into(), Interval::M1, Some(id), false)]);
+        }
     }
 }

@@ -487,6 +487,21 @@ impl CandleBook {
         self.last_id
     }
 
+    /// The id after which the feed must resume: the lowest id that every interval has folded
+    /// in. Equal to [`CandleBook::last_trade_id`] once running; lower after a restore from
+    /// intervals stored at different ids (open candles are written less often than ticks and
+    /// closed candles, see `writer.open_candle_write_ms`), so that the trades only some
+    /// intervals lack are read again and folded into those (`apply_catch_up`). Intervals with
+    /// nothing restored do not hold it back: they start at the resume point.
+    pub fn resume_after(&self) -> Option<u64> {
+        let fast = self.fast_through;
+        self.slots
+            .iter()
+            .filter_map(|s| s.seen_through.max(fast))
+            .min()
+            .or(self.last_id)
+    }
+
     fn flush_segment(&mut self) {
         if self.seg.is_empty() {
             return;
@@ -792,7 +807,11 @@ mod tests {
                 stored.push(if take_late { late } else { old });
             }
             let mut b = CandleBook::restore(sym(), stored);
-            closed.extend(run(&mut b, &trades[early..]));
+            let resume = b.resume_after().expect("restored ids");
+            assert_eq!(resume, trades[early - 1].trade_id, "split {split}");
+            let from = trades.iter().position(|t| t.trade_id > resume).unwrap();
+            closed.extend(run(&mut b, &trades[from..]));
+            assert_eq!(b.resume_after(), b.last_trade_id(), "caught up at {split}");
             assert_eq!(closed, all_closed, "split {split}");
             assert_eq!(open(&b), open(&whole), "split {split}");
         }

@@ -33,7 +33,7 @@ pub trait MarketStore: Send + Sync + 'static {
     /// ONE transaction.
     async fn write_batch(&self, batch: &MarketBatch) -> Result<WriteStats, StoreError>;
     /// Latest stored candle per interval for a symbol (for CandleBook::restore) and the resume
-    /// trade id (max last_trade_id).
+    /// trade id (the lowest last_trade_id those reach).
     async fn resume_state(&self, symbol: &str) -> Result<ResumeState, StoreError>;
     async fn upsert_symbols(&self, symbols: &[SymbolInfo]) -> Result<(), StoreError>;
     /// Make sure the tick partitions for `days` UTC days starting at `from_day` exist.
@@ -62,8 +62,9 @@ pub struct WriteStats {
 pub struct ResumeState {
     /// The most recent stored candle (by open time) of every interval that has one.
     pub latest_candles: Vec<Candle>,
-    /// The highest trade id folded into a stored candle; the feed resumes after it. `None` when
-    /// nothing with trades is stored for the symbol.
+    /// The lowest of the intervals' newest folded trade ids: every interval holds the trades up
+    /// to it, so the feed resumes after it (see `CandleBook::resume_after`). `None` when nothing
+    /// with trades is stored for the symbol.
     pub last_trade_id: Option<u64>,
 }
 

@@ -163,20 +163,42 @@ impl Proc {
         self.wait(within)
     }
 
+    /// [`Proc::terminate`] without blocking the async runtime: a proxy or server the test runs on
+    /// that runtime keeps serving the daemon's last writes while it shuts down.
+    pub async fn terminate_async(&mut self, within: Duration) -> ExitStatus {
+        self.signal("TERM");
+        let mut c = self.child.take().expect("process running");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(st) = exited(&mut c, self.name, within, deadline) {
+                return st;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn wait(&mut self, within: Duration) -> ExitStatus {
         let mut c = self.child.take().expect("process running");
         let deadline = Instant::now() + within;
         loop {
-            if let Some(st) = c.try_wait().expect("wait") {
+            if let Some(st) = exited(&mut c, self.name, within, deadline) {
                 return st;
-            }
-            if Instant::now() > deadline {
-                let _ = c.kill();
-                panic!("{} did not exit within {within:?}", self.name);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// One look at whether `c` has exited; past `deadline` it is killed and the test fails.
+fn exited(c: &mut Child, name: &str, within: Duration, deadline: Instant) -> Option<ExitStatus> {
+    if let Some(st) = c.try_wait().expect("wait") {
+        return Some(st);
+    }
+    if Instant::now() > deadline {
+        let _ = c.kill();
+        panic!("{name} did not exit within {within:?}");
+    }
+    None
 }
 
 impl Drop for Proc {

@@ -333,10 +333,13 @@ impl MarketStore for PgMarketStore {
         latest_candles.sort_by_key(|c| c.interval);
 
         // Trade ids grow with time per symbol, so the newest candle with trades of each interval
-        // holds that interval's maximum; the max over intervals is where the feed resumes. The
-        // newest candle itself may be empty (NULL ids), hence the IS NOT NULL probe.
+        // holds that interval's maximum. Open candles are written less often than closed ones
+        // (writer.open_candle_write_ms), so intervals may stop at different ids: the feed
+        // resumes after the lowest, and the builder folds the trades in between only into the
+        // intervals that lack them (CandleBook::resume_after). The newest candle itself may be
+        // empty (NULL ids), hence the IS NOT NULL probe.
         let last: Option<i64> = sqlx::query_scalar(
-            "SELECT max(l.last_trade_id) FROM UNNEST($2::text[]) AS i(iv) \
+            "SELECT min(l.last_trade_id) FROM UNNEST($2::text[]) AS i(iv) \
              CROSS JOIN LATERAL (SELECT last_trade_id FROM trading.price_candles \
                  WHERE symbol_id = $1 AND interval = i.iv AND last_trade_id IS NOT NULL \
                  ORDER BY open_time DESC LIMIT 1) l",
