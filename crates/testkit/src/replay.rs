@@ -11,6 +11,9 @@
 //! passed. The tape waits for the first client before it starts; in `--max` mode it also pauses
 //! while nobody is connected (there is no reader to go "as fast as").
 //!
+//! `--replicate N` serves one recorded symbol under N names (`S0001USDT`..): the whole-market
+//! benchmark's tape, loaded once and shared by every name rather than read N times.
+//!
 //! For the fault suite it can also misbehave the way a real peer sometimes does ([`ReplayFaults`]):
 //! stall a connection (open, silent, no pings), and slip malformed or oversized frames between
 //! the trades.
@@ -42,6 +45,9 @@ use tradepipe::exchange::trades_file::{self, TradesFileError};
 const BATCH: usize = 256;
 /// Batches buffered per connection before the tape waits for that client (backpressure).
 const CONN_QUEUE: usize = 16;
+/// Highest `--replicate`: far beyond any exchange's symbol count, low enough that a typo cannot
+/// ask for billions of names.
+const MAX_REPLICAS: u32 = 100_000;
 /// Binance's `historicalTrades` / `klines` defaults and caps.
 const DEFAULT_LIMIT: usize = 500;
 const MAX_LIMIT: usize = 1000;
@@ -76,6 +82,13 @@ pub struct ReplayArgs {
     /// Symbol for files whose name carries none.
     #[arg(long)]
     pub symbol: Option<String>,
+    /// Serve the tape (which must hold one symbol) under N names instead of its own:
+    /// `S<i>` + its quote asset, `i` = 1..N zero-padded to the width of N (`S0001USDT`..
+    /// `S1000USDT` for BTCUSDT and N = 1000). Each name plays exactly the recorded trades (same
+    /// ids, prices, times); at each tape step all N names' copies come one after another, so
+    /// `--speed` offers N times the recorded rate. Loaded once, whatever N is.
+    #[arg(long, value_name = "N")]
+    pub replicate: Option<u32>,
     /// Seconds between WebSocket Ping frames (Binance: 20).
     #[arg(long, default_value_t = 20)]
     pub ping_interval_secs: u64,
@@ -176,6 +189,8 @@ pub enum ReplayError {
         #[source]
         source: std::io::Error,
     },
+    #[error("--replicate needs a tape of one symbol, but the files hold {0}: {1}")]
+    ReplicateSymbols(usize, String),
     #[error("loading the tape panicked or was cancelled: {0}")]
     Join(String),
 }
@@ -201,10 +216,8 @@ pub struct ReplayStats {
     pub oversized: AtomicU64,
 }
 
-/// One symbol's trades in id order, plus what REST needs about them.
+/// One recorded symbol's trades in id order, plus what REST needs about them.
 struct SymbolTape {
-    symbol: Symbol,
-    stream: String,
     trades: Vec<Trade>,
     /// Position of each trade in the merged base tape, ascending.
     positions: Vec<usize>,
@@ -214,9 +227,27 @@ struct SymbolTape {
     qty_decimals: u32,
 }
 
-/// The merged, loopable tape. Virtual position `p` is base position `p % n` in loop `p / n`.
+/// A symbol as served: the recorded one, or one of its `--replicate` names.
+struct Served {
+    symbol: Symbol,
+    /// `<lowercase symbol>@trade`.
+    stream: String,
+}
+
+/// The merged, loopable tape, with every recorded trade served under `replicas` names.
+///
+/// Names are numbered `s * replicas + r` (recorded symbol `s`, copy `r`). A loop holds
+/// `n * replicas` virtual positions (`n` = merged recorded trades): virtual position `p` is loop
+/// `p / (n * replicas)`, base position `(p mod n * replicas) / replicas`, copy `p mod replicas`.
+/// The copies are arithmetic, never stored: memory is that of the recorded trades.
 struct Tape {
     symbols: Vec<SymbolTape>,
+    /// Every served name, indexed as above.
+    names: Vec<Served>,
+    /// Upper-case name -> index into `names`: streams and REST look names up per request, and
+    /// there can be thousands.
+    by_name: HashMap<String, usize>,
+    replicas: u64,
     /// Merged base order: (symbol index, index into that symbol's trades).
     order: Vec<(usize, usize)>,
     loops: u64,
@@ -228,8 +259,13 @@ struct Tape {
 }
 
 impl Tape {
-    fn build(mut by_symbol: BTreeMap<String, Vec<Trade>>, loops: u64) -> Result<Tape, ReplayError> {
+    fn build(
+        mut by_symbol: BTreeMap<String, Vec<Trade>>,
+        loops: u64,
+        replicate: Option<u32>,
+    ) -> Result<Tape, ReplayError> {
         let mut symbols = Vec::with_capacity(by_symbol.len());
+        let mut recorded = Vec::with_capacity(by_symbol.len());
         for (name, mut trades) in std::mem::take(&mut by_symbol) {
             trades.sort_by_key(|t| t.trade_id);
             for w in trades.windows(2) {
@@ -251,9 +287,8 @@ impl Tape {
             };
             let id_span = last.trade_id - first.trade_id + 1;
             let decimals = |d: &Decimal| d.normalize().scale();
+            recorded.push(first.symbol.clone());
             symbols.push(SymbolTape {
-                symbol: first.symbol.clone(),
-                stream: binance::trade_stream_name(&name),
                 price_decimals: trades.iter().map(|t| decimals(&t.price)).max().unwrap_or(0),
                 qty_decimals: trades.iter().map(|t| decimals(&t.qty)).max().unwrap_or(0),
                 positions: Vec::with_capacity(trades.len()),
@@ -280,9 +315,39 @@ impl Tape {
             .iter()
             .flat_map(|s| [s.trades[0].time_ms, s.trades[s.trades.len() - 1].time_ms]);
         let (min_t, max_t) = times.fold((i64::MAX, i64::MIN), |(a, b), t| (a.min(t), b.max(t)));
+        let names: Vec<Served> = match replicate {
+            None => recorded
+                .into_iter()
+                .map(|symbol| Served {
+                    stream: binance::trade_stream_name(&symbol),
+                    symbol,
+                })
+                .collect(),
+            Some(n) => {
+                let [symbol] = recorded.as_slice() else {
+                    let list = recorded.iter().map(|s| &**s).collect::<Vec<_>>().join(", ");
+                    return Err(ReplayError::ReplicateSymbols(recorded.len(), list));
+                };
+                replica_names(symbol, n)
+                    .into_iter()
+                    .map(|name| Served {
+                        stream: binance::trade_stream_name(&name),
+                        symbol: Symbol::from(name),
+                    })
+                    .collect()
+            }
+        };
+        let by_name = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.symbol.to_ascii_uppercase(), i))
+            .collect();
         Ok(Tape {
             price_qty: (0..order.len()).map(|_| OnceLock::new()).collect(),
+            replicas: replicate.map_or(1, u64::from),
             symbols,
+            names,
+            by_name,
             order,
             loops: loops.max(1),
             time_shift: max_t.saturating_sub(min_t) + 1,
@@ -293,63 +358,89 @@ impl Tape {
         self.order.len() as u64
     }
 
+    /// Virtual positions per loop: every recorded trade once per name.
+    fn loop_len(&self) -> u64 {
+        self.base_len() * self.replicas
+    }
+
     fn total(&self) -> u64 {
-        self.base_len() * self.loops
+        self.loop_len() * self.loops
     }
 
     fn symbol_index(&self, name: &str) -> Option<usize> {
-        self.symbols
-            .iter()
-            .position(|s| s.symbol.eq_ignore_ascii_case(name))
+        self.by_name.get(&name.to_ascii_uppercase()).copied()
     }
 
-    /// (symbol index, trade with loop shifts applied) at virtual tape position `pos`.
+    /// Recorded symbol behind served name `i`.
+    fn base_symbol(&self, i: usize) -> usize {
+        i / self.replicas as usize
+    }
+
+    /// (loop, base position, copy) of virtual position `pos`.
+    fn locate(&self, pos: u64) -> (u64, usize, u64) {
+        let (k, q) = (pos / self.loop_len(), pos % self.loop_len());
+        (k, (q / self.replicas) as usize, q % self.replicas)
+    }
+
+    /// (served name index, trade with loop shifts applied) at virtual tape position `pos`: the
+    /// reference the tests hold the cheaper paths (`render_into`, `time_at`) to.
+    #[cfg(test)]
     fn at(&self, pos: u64) -> (usize, Trade) {
-        let n = self.base_len();
-        let (s, j) = self.order[(pos % n) as usize];
-        (
-            s,
-            self.symbol_trade(
-                s,
-                (pos / n) * self.symbols[s].trades.len() as u64 + j as u64,
-            ),
-        )
+        let (k, b, r) = self.locate(pos);
+        let (s, j) = self.order[b];
+        let i = s * self.replicas as usize + r as usize;
+        let len = self.symbols[s].trades.len() as u64;
+        (i, self.symbol_trade(i, k * len + j as u64))
+    }
+
+    /// Trade time at virtual position `pos`: what the pacing needs, without building a trade.
+    fn time_at(&self, pos: u64) -> i64 {
+        let (k, b, _) = self.locate(pos);
+        let (s, j) = self.order[b];
+        self.symbols[s].trades[j].time_ms + k as i64 * self.time_shift
     }
 
     fn symbol_of(&self, pos: u64) -> usize {
-        self.order[(pos % self.base_len()) as usize].0
+        let (_, b, r) = self.locate(pos);
+        self.order[b].0 * self.replicas as usize + r as usize
     }
 
-    /// The `v`-th trade of symbol `s` across loops.
-    fn symbol_trade(&self, s: usize, v: u64) -> Trade {
-        let st = &self.symbols[s];
+    /// The `v`-th trade of served name `i` across loops.
+    fn symbol_trade(&self, i: usize, v: u64) -> Trade {
+        let st = &self.symbols[self.base_symbol(i)];
         let len = st.trades.len() as u64;
         let k = v / len;
         let base = &st.trades[(v % len) as usize];
         Trade {
+            symbol: self.names[i].symbol.clone(),
             trade_id: base.trade_id + k * st.id_span,
             time_ms: base.time_ms + k as i64 * self.time_shift,
-            ..base.clone()
+            price: base.price,
+            qty: base.qty,
+            is_buyer_maker: base.is_buyer_maker,
         }
     }
 
-    fn symbol_time(&self, s: usize, v: u64) -> i64 {
-        let st = &self.symbols[s];
+    fn symbol_time(&self, i: usize, v: u64) -> i64 {
+        let st = &self.symbols[self.base_symbol(i)];
         let len = st.trades.len() as u64;
         st.trades[(v % len) as usize].time_ms + (v / len) as i64 * self.time_shift
     }
 
-    /// How many trades of symbol `s` lie before tape position `cursor` (have "happened").
-    fn published(&self, s: usize, cursor: u64) -> u64 {
-        let n = self.base_len();
+    /// How many trades of served name `i` lie before tape position `cursor` (have "happened").
+    fn published(&self, i: usize, cursor: u64) -> u64 {
+        let s = self.base_symbol(i);
+        let r = (i % self.replicas as usize) as u64;
         let st = &self.symbols[s];
-        let (k, r) = (cursor / n, (cursor % n) as usize);
-        k * st.trades.len() as u64 + st.positions.partition_point(|&p| p < r) as u64
+        let (k, b, copy) = self.locate(cursor);
+        let whole = k * st.trades.len() as u64 + st.positions.partition_point(|&p| p < b) as u64;
+        // The copies of base position `b` that precede the cursor: 0..copy.
+        whole + u64::from(self.order[b].0 == s && r < copy)
     }
 
-    /// Symbol-local index of the first trade with id >= `id`.
-    fn index_of_id(&self, s: usize, id: u64) -> u64 {
-        let st = &self.symbols[s];
+    /// Index, among served name `i`'s trades, of the first trade with id >= `id`.
+    fn index_of_id(&self, i: usize, id: u64) -> u64 {
+        let st = &self.symbols[self.base_symbol(i)];
         let first = st.trades[0].trade_id;
         if id <= first {
             return 0;
@@ -362,14 +453,14 @@ impl Tape {
     /// Appends Binance's exact `@trade` message for tape position `pos`. Equal to
     /// [`binance::trade_message_json`] with `E` = `T` (the tape has no separate event time).
     fn render_into(&self, out: &mut String, pos: u64, combined: bool) {
-        let n = self.base_len();
-        let b = (pos % n) as usize;
+        let (k, b, r) = self.locate(pos);
         let (s, j) = self.order[b];
         let st = &self.symbols[s];
+        let name = &self.names[s * self.replicas as usize + r as usize];
         let t = &st.trades[j];
-        let k = pos / n;
         let id = t.trade_id + k * st.id_span;
         let time = t.time_ms + k as i64 * self.time_shift;
+        // Shared by every name and loop: the copies differ only in name, id and time.
         let pq = self.price_qty[b].get_or_init(|| {
             let mut f = String::with_capacity(48);
             f.push_str("\"p\":\"");
@@ -381,18 +472,26 @@ impl Tape {
         });
         if combined {
             out.push_str("{\"stream\":\"");
-            out.push_str(&st.stream);
+            out.push_str(&name.stream);
             out.push_str("\",\"data\":");
         }
         let _ = write!(
             out,
             "{{\"e\":\"trade\",\"E\":{time},\"s\":\"{}\",\"t\":{id},{pq},\"T\":{time},\"m\":{},\"M\":true}}",
-            st.symbol, t.is_buyer_maker
+            name.symbol, t.is_buyer_maker
         );
         if combined {
             out.push('}');
         }
     }
+}
+
+/// The names `--replicate n` serves `symbol` under: `S<i>` + its quote asset (just `S<i>` when
+/// it has no known quote), `i` = 1..=n zero-padded to the width of `n`, so they sort in order.
+fn replica_names(symbol: &str, n: u32) -> Vec<String> {
+    let (_, quote) = split_assets(symbol);
+    let width = n.to_string().len();
+    (1..=n).map(|i| format!("S{i:0width$}{quote}")).collect()
 }
 
 /// What the tape driver hands a connection.
@@ -477,6 +576,14 @@ fn validate(args: &ReplayArgs) -> Result<Option<f64>, ReplayError> {
     if args.loops == 0 {
         return Err(ReplayError::Args("--loop must be at least 1".into()));
     }
+    if args
+        .replicate
+        .is_some_and(|n| !(1..=MAX_REPLICAS).contains(&n))
+    {
+        return Err(ReplayError::Args(format!(
+            "--replicate must be between 1 and {MAX_REPLICAS}"
+        )));
+    }
     let f = &args.faults;
     if [f.stall_after, f.malformed_every, f.oversized_every].contains(&Some(0)) {
         return Err(ReplayError::Args(
@@ -503,6 +610,7 @@ async fn load_tape(args: &ReplayArgs) -> Result<Tape, ReplayError> {
     let files = args.trades.clone();
     let symbol = args.symbol.clone();
     let loops = args.loops;
+    let replicate = args.replicate;
     tokio::task::spawn_blocking(move || {
         let mut by_symbol: BTreeMap<String, Vec<Trade>> = BTreeMap::new();
         for path in &files {
@@ -515,7 +623,7 @@ async fn load_tape(args: &ReplayArgs) -> Result<Tape, ReplayError> {
         if by_symbol.values().all(Vec::is_empty) {
             return Err(ReplayError::EmptyTape(files));
         }
-        Tape::build(by_symbol, loops)
+        Tape::build(by_symbol, loops, replicate)
     })
     .await
     .map_err(|e| ReplayError::Join(e.to_string()))?
@@ -572,9 +680,16 @@ pub async fn start(args: ReplayArgs) -> Result<ReplayServer, ReplayError> {
             tracing::error!(error = %e, "replay: server failed");
         }
     });
+    // Thousands of replicated names would drown the log: the first and last say which they are.
+    let names = &tape.names;
+    let shown: Vec<&str> = match names.len() {
+        0..=8 => names.iter().map(|n| &*n.symbol).collect(),
+        _ => vec![&names[0].symbol, "..", &names[names.len() - 1].symbol],
+    };
     tracing::info!(
         %addr,
-        symbols = ?tape.symbols.iter().map(|s| &*s.symbol).collect::<Vec<_>>(),
+        symbols = ?shown,
+        names = names.len(),
         trades = tape.total(),
         loops = tape.loops,
         mode = %pace.map_or("max".to_string(), |s| format!("speed x{s}")),
@@ -665,7 +780,7 @@ async fn drive(
             continue;
         }
         if let Some(speed) = pacing.speed {
-            let t = tape.at(pos).1.time_ms;
+            let t = tape.time_at(pos);
             let (wall0, t0) = *clock.get_or_insert((Instant::now(), t));
             let due = wall0 + Duration::from_secs_f64((t - t0).max(0) as f64 / 1000.0 / speed);
             if due > Instant::now() {
@@ -792,7 +907,7 @@ fn subscribe(
         )
         .into_response();
     }
-    let mut wants = vec![false; shared.tape.symbols.len()];
+    let mut wants = vec![false; shared.tape.names.len()];
     for stream in streams {
         match stream
             .strip_suffix("@trade")
@@ -1056,19 +1171,32 @@ async fn exchange_info(State(shared): State<Arc<Shared>>, Query(q): Params) -> R
             }
         }
     }
-    if wanted.iter().any(|w| tape.symbol_index(w).is_none()) {
-        return api_error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.").into_response();
+    // Tape order, each once, whatever order and repeats the request has.
+    let mut chosen: Vec<usize> = Vec::with_capacity(wanted.len());
+    for w in &wanted {
+        match tape.symbol_index(w) {
+            Some(i) => chosen.push(i),
+            None => {
+                return api_error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.")
+                    .into_response();
+            }
+        }
     }
-    let symbols: Vec<serde_json::Value> = tape
-        .symbols
-        .iter()
-        .filter(|s| wanted.is_empty() || wanted.iter().any(|w| **w == *s.symbol))
-        .map(|s| {
-            let (base, quote) = split_assets(&s.symbol);
-            let tick = wire(Decimal::new(1, s.price_decimals));
-            let step = wire(Decimal::new(1, s.qty_decimals));
+    if wanted.is_empty() {
+        chosen.extend(0..tape.names.len());
+    }
+    chosen.sort_unstable();
+    chosen.dedup();
+    let symbols: Vec<serde_json::Value> = chosen
+        .into_iter()
+        .map(|i| {
+            let name = &*tape.names[i].symbol;
+            let st = &tape.symbols[tape.base_symbol(i)];
+            let (base, quote) = split_assets(name);
+            let tick = wire(Decimal::new(1, st.price_decimals));
+            let step = wire(Decimal::new(1, st.qty_decimals));
             serde_json::json!({
-                "symbol": &*s.symbol, "status": "TRADING",
+                "symbol": name, "status": "TRADING",
                 "baseAsset": base, "baseAssetPrecision": 8,
                 "quoteAsset": quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
                 "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
@@ -1258,16 +1386,18 @@ mod tests {
         }
     }
 
+    /// Out of id order on purpose: the tape sorts.
+    fn btc() -> Vec<Trade> {
+        vec![
+            trade("BTCUSDT", 12, "2.5", 1_005),
+            trade("BTCUSDT", 10, "1.25", 1_000),
+            trade("BTCUSDT", 11, "2", 1_003),
+        ]
+    }
+
     fn tape(loops: u64) -> Tape {
         let mut m = BTreeMap::new();
-        m.insert(
-            "BTCUSDT".to_string(),
-            vec![
-                trade("BTCUSDT", 12, "2.5", 1_005),
-                trade("BTCUSDT", 10, "1.25", 1_000),
-                trade("BTCUSDT", 11, "2", 1_003),
-            ],
-        );
+        m.insert("BTCUSDT".to_string(), btc());
         m.insert(
             "ETHUSDT".to_string(),
             vec![
@@ -1275,7 +1405,7 @@ mod tests {
                 trade("ETHUSDT", 8, "3.5", 1_010),
             ],
         );
-        Tape::build(m, loops).unwrap()
+        Tape::build(m, loops, None).unwrap()
     }
 
     #[test]
@@ -1308,9 +1438,139 @@ mod tests {
         assert!(seq.windows(2).all(|w| w[1].2 >= w[0].2));
     }
 
+    /// The BTC trades of [`tape`] alone, served under `n` names.
+    fn replicated(n: u32, loops: u64) -> Tape {
+        let m = BTreeMap::from([("BTCUSDT".to_string(), btc())]);
+        Tape::build(m, loops, Some(n)).unwrap()
+    }
+
+    #[test]
+    fn replicated_names_each_play_the_recorded_trades_in_consecutive_copies() {
+        let t = replicated(3, 2);
+        let names = ["S1USDT", "S2USDT", "S3USDT"];
+        assert_eq!(
+            t.names.iter().map(|n| &*n.symbol).collect::<Vec<_>>(),
+            names
+        );
+        assert_eq!(t.total(), 3 * 3 * 2);
+        let seq: Vec<(String, u64, i64, String)> = (0..t.total())
+            .map(|p| {
+                let (i, tr) = t.at(p);
+                assert_eq!((i, t.time_at(p)), (t.symbol_of(p), tr.time_ms));
+                (
+                    tr.symbol.to_string(),
+                    tr.trade_id,
+                    tr.time_ms,
+                    tr.price.to_string(),
+                )
+            })
+            .collect();
+        // One recorded trade, then its copy under every name, before the next recorded trade.
+        let step = |id, time, price: &str| names.map(|n| (n.to_string(), id, time, price.into()));
+        assert_eq!(seq[..3], step(10, 1_000, "1.25"));
+        assert_eq!(seq[3..6], step(11, 1_003, "2"));
+        assert_eq!(seq[6..9], step(12, 1_005, "2.5"));
+        // The second loop: ids shift by the id span (3), times by the tape's span + 1 ms (6).
+        assert_eq!(seq[9..12], step(13, 1_006, "1.25"));
+        assert_eq!(seq[15..18], step(15, 1_011, "2.5"));
+        for name in names {
+            let mine: Vec<u64> = seq.iter().filter(|x| x.0 == name).map(|x| x.1).collect();
+            assert_eq!(mine, [10, 11, 12, 13, 14, 15], "{name}");
+        }
+        assert!(seq.windows(2).all(|w| w[1].2 >= w[0].2));
+        // What REST serves for a name: the same trades, under that name.
+        let s2 = t.symbol_index("s2usdt").unwrap();
+        assert_eq!(t.index_of_id(s2, 14), 4);
+        let fifth = t.symbol_trade(s2, 4);
+        assert_eq!(
+            (&*fifth.symbol, fifth.trade_id, fifth.time_ms),
+            ("S2USDT", 14, 1_009)
+        );
+        assert_eq!(t.symbol_time(s2, 4), 1_009);
+    }
+
+    #[test]
+    fn published_counts_exactly_the_positions_before_the_cursor() {
+        for t in [
+            tape(2),
+            replicated(3, 2),
+            replicated(1, 1),
+            replicated(4, 1),
+        ] {
+            for i in 0..t.names.len() {
+                for cursor in 0..=t.total() {
+                    let passed = (0..cursor).filter(|&p| t.symbol_of(p) == i).count() as u64;
+                    assert_eq!(t.published(i, cursor), passed, "name {i} cursor {cursor}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn replica_names_are_zero_padded_to_the_width_of_n() {
+        assert_eq!(replica_names("BTCUSDT", 3), ["S1USDT", "S2USDT", "S3USDT"]);
+        let names = replica_names("BTCUSDT", 1000);
+        assert_eq!(
+            (names.len(), names[0].as_str(), names[999].as_str()),
+            (1000, "S0001USDT", "S1000USDT")
+        );
+        assert_eq!(replica_names("ETHBTC", 10)[8], "S09BTC");
+        assert_eq!(replica_names("XYZ", 2), ["S1", "S2"]);
+        let t = replicated(1000, 1);
+        assert_eq!(t.symbol_index("s0500usdt"), Some(499));
+        assert_eq!(t.names[499].stream, "s0500usdt@trade");
+        // Only the replicated names are served, not the recorded one.
+        assert_eq!(t.symbol_index("BTCUSDT"), None);
+        // Every copy shares the recorded trades: memory does not grow with N.
+        assert_eq!(
+            (
+                t.symbols.len(),
+                t.symbols[0].trades.len(),
+                t.price_qty.len()
+            ),
+            (1, 3, 3)
+        );
+    }
+
+    #[test]
+    fn replicating_several_symbols_or_zero_names_is_rejected() {
+        let mut m = BTreeMap::new();
+        m.insert("BTCUSDT".to_string(), vec![trade("BTCUSDT", 1, "1", 1)]);
+        m.insert("ETHUSDT".to_string(), vec![trade("ETHUSDT", 1, "1", 1)]);
+        let err = Tape::build(m, 1, Some(5)).err();
+        assert!(
+            matches!(&err, Some(ReplayError::ReplicateSymbols(2, list)) if list == "BTCUSDT, ETHUSDT"),
+            "{err:?}"
+        );
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ReplayArgs,
+        }
+        let parse = |n: &str| {
+            Cli::try_parse_from(["x", "--trades", "a.csv", "--replicate", n])
+                .map(|c| c.args)
+                .ok()
+        };
+        let a = parse("1000").unwrap();
+        assert_eq!(
+            (a.replicate, validate(&a).unwrap()),
+            (Some(1000), Some(1.0))
+        );
+        assert!(validate(&parse("0").unwrap()).is_err());
+        assert!(validate(&parse("100001").unwrap()).is_err());
+        assert!(parse("-3").is_none());
+    }
+
     #[test]
     fn rendering_matches_the_wire_module() {
-        let t = tape(2);
+        for t in [tape(2), replicated(3, 2)] {
+            rendering_matches(&t);
+        }
+    }
+
+    fn rendering_matches(t: &Tape) {
         for combined in [false, true] {
             for p in 0..t.total() {
                 let mut out = String::new();
@@ -1343,7 +1603,7 @@ mod tests {
             vec![trade("BTCUSDT", 1, "1", 1), trade("BTCUSDT", 1, "1", 2)],
         );
         assert!(matches!(
-            Tape::build(m, 1),
+            Tape::build(m, 1, None),
             Err(ReplayError::DuplicateId { id: 1, .. })
         ));
         let mut m = BTreeMap::new();
@@ -1352,7 +1612,7 @@ mod tests {
             vec![trade("BTCUSDT", 1, "1", 5), trade("BTCUSDT", 2, "1", 2)],
         );
         assert!(matches!(
-            Tape::build(m, 1),
+            Tape::build(m, 1, None),
             Err(ReplayError::TimeOrder { id: 2, .. })
         ));
         use clap::Parser;
