@@ -3,7 +3,8 @@
 //! gap backfill, restarts) without the internet and with a known answer.
 //!
 //! One address serves everything: `/stream?streams=...` (combined) and `/ws/<stream>` (raw)
-//! WebSockets, `/api/v3/historicalTrades`, `/api/v3/exchangeInfo` and `/api/v3/klines`.
+//! WebSockets, `/api/v3/historicalTrades`, `/api/v3/exchangeInfo` and `/api/v3/klines`, and the
+//! peer's own counters at `/testkit/stats` (for benchmarks).
 //!
 //! The tape has ONE cursor per server, like an exchange where time goes on: a reconnecting client
 //! continues where the tape is, not where it left off, and `--drop-every` / `--drop-skip` make it
@@ -48,6 +49,9 @@ const CONN_QUEUE: usize = 16;
 /// Highest `--replicate`: far beyond any exchange's symbol count, low enough that a typo cannot
 /// ask for billions of names.
 const MAX_REPLICAS: u32 = 100_000;
+/// The peer's own counters ([`ReplayStats`]) as JSON, outside Binance's `/api` namespace: what a
+/// benchmark reads to know the rate it offered.
+pub const STATS_PATH: &str = "/testkit/stats";
 /// Binance's `historicalTrades` / `klines` defaults and caps.
 const DEFAULT_LIMIT: usize = 500;
 const MAX_LIMIT: usize = 1000;
@@ -672,6 +676,7 @@ pub async fn start(args: ReplayArgs) -> Result<ReplayServer, ReplayError> {
         .route("/api/v3/exchangeInfo", get(exchange_info))
         .route("/api/v3/klines", get(klines))
         .route("/api/v3/ping", get(|| async { "{}" }))
+        .route(STATS_PATH, get(peer_stats))
         .with_state(shared);
     let stop = cancel.clone();
     let server = tokio::spawn(async move {
@@ -1030,6 +1035,26 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `GET /testkit/stats`: the tape position (trades that have "happened": the rate offered is its
+/// growth), the tape's length, and the other [`ReplayStats`] counters.
+async fn peer_stats(State(shared): State<Arc<Shared>>) -> Response {
+    let st = &shared.stats;
+    let load = |c: &AtomicU64| c.load(Ordering::Acquire);
+    let body = serde_json::json!({
+        "cursor": load(&st.cursor),
+        "total": shared.tape.total(),
+        "names": shared.tape.names.len(),
+        "sent": load(&st.sent),
+        "unsent": load(&st.unsent),
+        "connections": load(&st.connections),
+        "drops": load(&st.drops),
+        "stalls": load(&st.stalls),
+        "malformed": load(&st.malformed),
+        "oversized": load(&st.oversized),
+    });
+    json_response(StatusCode::OK, body.to_string())
 }
 
 /// A REST failure in Binance's shape: HTTP status plus body `{"code":..,"msg":".."}`.

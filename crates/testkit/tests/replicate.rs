@@ -11,7 +11,7 @@ use tradepipe::domain::Trade;
 use tradepipe::exchange::binance::{StreamEvent, combined_stream_url, parse_stream_message};
 use tradepipe::exchange::rest::BinanceRest;
 use tradepipe::exchange::trades_file::read_trades_file;
-use tradepipe_testkit::replay::{ReplayArgs, start};
+use tradepipe_testkit::replay::{ReplayArgs, STATS_PATH, start};
 
 const BTC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -125,6 +125,19 @@ async fn every_replicated_name_serves_the_recorded_trades_by_stream_and_by_rest(
     );
     assert_eq!((one[0].precision_price, one[0].precision_qty), (2, 5));
 
+    // The peer's own counters: the cursor counts every name's copies, delivered or not.
+    let stats: serde_json::Value =
+        reqwest::get(format!("{}{}", server.http_base(), &STATS_PATH[1..]))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let cursor = stats["cursor"].as_u64().unwrap();
+    assert_eq!(stats["names"], NAMES);
+    assert_eq!(stats["total"], 19_904 * u64::from(NAMES));
+    assert!(cursor >= 1999 * u64::from(NAMES) + 1000, "{stats}");
+    assert!(stats["sent"].as_u64().unwrap() >= 3 * 2_000, "{stats}");
     server.shutdown().await;
 }
 
