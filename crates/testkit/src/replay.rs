@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
@@ -218,6 +218,9 @@ pub struct ReplayStats {
     pub malformed: AtomicU64,
     /// Frames sent by `--oversized-every`.
     pub oversized: AtomicU64,
+    /// With `--speed`: wall clock (Unix ms) and tape time at which pacing started (0 before).
+    pub paced_since_wall_ms: AtomicI64,
+    pub paced_since_tape_ms: AtomicI64,
 }
 
 /// One recorded symbol's trades in id order, plus what REST needs about them.
@@ -520,6 +523,8 @@ struct Shared {
     ping_every: Duration,
     faults: ReplayFaults,
     cancel: CancellationToken,
+    /// `--speed` (None: `--max`).
+    speed: Option<f64>,
 }
 
 /// A running replay peer (see [`start`]).
@@ -656,6 +661,7 @@ pub async fn start(args: ReplayArgs) -> Result<ReplayServer, ReplayError> {
         register,
         ping_every: Duration::from_secs(args.ping_interval_secs),
         faults: args.faults.clone(),
+        speed: pace,
         cancel: cancel.clone(),
     });
     let driver = tokio::spawn(drive(
@@ -786,7 +792,11 @@ async fn drive(
         }
         if let Some(speed) = pacing.speed {
             let t = tape.time_at(pos);
-            let (wall0, t0) = *clock.get_or_insert((Instant::now(), t));
+            let (wall0, t0) = *clock.get_or_insert_with(|| {
+                stats.paced_since_tape_ms.store(t, Ordering::Release);
+                stats.paced_since_wall_ms.store(now_ms(), Ordering::Release);
+                (Instant::now(), t)
+            });
             let due = wall0 + Duration::from_secs_f64((t - t0).max(0) as f64 / 1000.0 / speed);
             if due > Instant::now() {
                 flush_all(&mut subs, &cancel).await;
@@ -1053,8 +1063,25 @@ async fn peer_stats(State(shared): State<Arc<Shared>>) -> Response {
         "stalls": load(&st.stalls),
         "malformed": load(&st.malformed),
         "oversized": load(&st.oversized),
+        "lag_ms": schedule_lag_ms(&shared),
     });
     json_response(StatusCode::OK, body.to_string())
+}
+
+/// With `--speed`: how far (in tape time) the cursor is behind where the pacing says the tape
+/// should be. The tape waits for its slowest reader, so a client that cannot keep up shows here,
+/// as the feed lag a live exchange's clock would give it. None with `--max`, before the first
+/// client and after the tape's end.
+fn schedule_lag_ms(shared: &Shared) -> Option<i64> {
+    let (speed, st) = (shared.speed?, &shared.stats);
+    let wall0 = st.paced_since_wall_ms.load(Ordering::Acquire);
+    let cursor = st.cursor.load(Ordering::Acquire);
+    if wall0 == 0 || cursor >= shared.tape.total() {
+        return None;
+    }
+    let due =
+        st.paced_since_tape_ms.load(Ordering::Acquire) + ((now_ms() - wall0) as f64 * speed) as i64;
+    Some((due - shared.tape.time_at(cursor)).max(0))
 }
 
 /// A REST failure in Binance's shape: HTTP status plus body `{"code":..,"msg":".."}`.

@@ -138,6 +138,7 @@ async fn every_replicated_name_serves_the_recorded_trades_by_stream_and_by_rest(
     assert_eq!(stats["total"], 19_904 * u64::from(NAMES));
     assert!(cursor >= 1999 * u64::from(NAMES) + 1000, "{stats}");
     assert!(stats["sent"].as_u64().unwrap() >= 3 * 2_000, "{stats}");
+    assert!(stats["lag_ms"].is_null(), "--max has no schedule: {stats}");
     server.shutdown().await;
 }
 
