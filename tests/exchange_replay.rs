@@ -30,6 +30,7 @@ fn args(files: &[&str]) -> ReplayArgs {
         drop_skip: 100,
         loops: 1,
         symbol: None,
+        replicate: None,
         ping_interval_secs: 20,
         faults: Default::default(),
     }

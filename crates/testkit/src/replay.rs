@@ -3,13 +3,17 @@
 //! gap backfill, restarts) without the internet and with a known answer.
 //!
 //! One address serves everything: `/stream?streams=...` (combined) and `/ws/<stream>` (raw)
-//! WebSockets, `/api/v3/historicalTrades`, `/api/v3/exchangeInfo` and `/api/v3/klines`.
+//! WebSockets, `/api/v3/historicalTrades`, `/api/v3/exchangeInfo` and `/api/v3/klines`, and the
+//! peer's own counters at `/testkit/stats` (for benchmarks).
 //!
 //! The tape has ONE cursor per server, like an exchange where time goes on: a reconnecting client
 //! continues where the tape is, not where it left off, and `--drop-every` / `--drop-skip` make it
 //! miss trades it must then backfill over REST. REST only ever shows trades the tape has already
 //! passed. The tape waits for the first client before it starts; in `--max` mode it also pauses
 //! while nobody is connected (there is no reader to go "as fast as").
+//!
+//! `--replicate N` serves one recorded symbol under N names (`S0001USDT`..): the whole-market
+//! benchmark's tape, loaded once and shared by every name rather than read N times.
 //!
 //! For the fault suite it can also misbehave the way a real peer sometimes does ([`ReplayFaults`]):
 //! stall a connection (open, silent, no pings), and slip malformed or oversized frames between
@@ -27,7 +31,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
@@ -42,6 +46,12 @@ use tradepipe::exchange::trades_file::{self, TradesFileError};
 const BATCH: usize = 256;
 /// Batches buffered per connection before the tape waits for that client (backpressure).
 const CONN_QUEUE: usize = 16;
+/// Highest `--replicate`: far beyond any exchange's symbol count, low enough that a typo cannot
+/// ask for billions of names.
+const MAX_REPLICAS: u32 = 100_000;
+/// The peer's own counters ([`ReplayStats`]) as JSON, outside Binance's `/api` namespace: what a
+/// benchmark reads to know the rate it offered.
+pub const STATS_PATH: &str = "/testkit/stats";
 /// Binance's `historicalTrades` / `klines` defaults and caps.
 const DEFAULT_LIMIT: usize = 500;
 const MAX_LIMIT: usize = 1000;
@@ -76,6 +86,13 @@ pub struct ReplayArgs {
     /// Symbol for files whose name carries none.
     #[arg(long)]
     pub symbol: Option<String>,
+    /// Serve the tape (which must hold one symbol) under N names instead of its own:
+    /// `S<i>` + its quote asset, `i` = 1..N zero-padded to the width of N (`S0001USDT`..
+    /// `S1000USDT` for BTCUSDT and N = 1000). Each name plays exactly the recorded trades (same
+    /// ids, prices, times); at each tape step all N names' copies come one after another, so
+    /// `--speed` offers N times the recorded rate. Loaded once, whatever N is.
+    #[arg(long, value_name = "N")]
+    pub replicate: Option<u32>,
     /// Seconds between WebSocket Ping frames (Binance: 20).
     #[arg(long, default_value_t = 20)]
     pub ping_interval_secs: u64,
@@ -176,6 +193,8 @@ pub enum ReplayError {
         #[source]
         source: std::io::Error,
     },
+    #[error("--replicate needs a tape of one symbol, but the files hold {0}: {1}")]
+    ReplicateSymbols(usize, String),
     #[error("loading the tape panicked or was cancelled: {0}")]
     Join(String),
 }
@@ -199,12 +218,13 @@ pub struct ReplayStats {
     pub malformed: AtomicU64,
     /// Frames sent by `--oversized-every`.
     pub oversized: AtomicU64,
+    /// With `--speed`: wall clock (Unix ms) and tape time at which pacing started (0 before).
+    pub paced_since_wall_ms: AtomicI64,
+    pub paced_since_tape_ms: AtomicI64,
 }
 
-/// One symbol's trades in id order, plus what REST needs about them.
+/// One recorded symbol's trades in id order, plus what REST needs about them.
 struct SymbolTape {
-    symbol: Symbol,
-    stream: String,
     trades: Vec<Trade>,
     /// Position of each trade in the merged base tape, ascending.
     positions: Vec<usize>,
@@ -214,9 +234,27 @@ struct SymbolTape {
     qty_decimals: u32,
 }
 
-/// The merged, loopable tape. Virtual position `p` is base position `p % n` in loop `p / n`.
+/// A symbol as served: the recorded one, or one of its `--replicate` names.
+struct Served {
+    symbol: Symbol,
+    /// `<lowercase symbol>@trade`.
+    stream: String,
+}
+
+/// The merged, loopable tape, with every recorded trade served under `replicas` names.
+///
+/// Names are numbered `s * replicas + r` (recorded symbol `s`, copy `r`). A loop holds
+/// `n * replicas` virtual positions (`n` = merged recorded trades): virtual position `p` is loop
+/// `p / (n * replicas)`, base position `(p mod n * replicas) / replicas`, copy `p mod replicas`.
+/// The copies are arithmetic, never stored: memory is that of the recorded trades.
 struct Tape {
     symbols: Vec<SymbolTape>,
+    /// Every served name, indexed as above.
+    names: Vec<Served>,
+    /// Upper-case name -> index into `names`: streams and REST look names up per request, and
+    /// there can be thousands.
+    by_name: HashMap<String, usize>,
+    replicas: u64,
     /// Merged base order: (symbol index, index into that symbol's trades).
     order: Vec<(usize, usize)>,
     loops: u64,
@@ -228,8 +266,13 @@ struct Tape {
 }
 
 impl Tape {
-    fn build(mut by_symbol: BTreeMap<String, Vec<Trade>>, loops: u64) -> Result<Tape, ReplayError> {
+    fn build(
+        mut by_symbol: BTreeMap<String, Vec<Trade>>,
+        loops: u64,
+        replicate: Option<u32>,
+    ) -> Result<Tape, ReplayError> {
         let mut symbols = Vec::with_capacity(by_symbol.len());
+        let mut recorded = Vec::with_capacity(by_symbol.len());
         for (name, mut trades) in std::mem::take(&mut by_symbol) {
             trades.sort_by_key(|t| t.trade_id);
             for w in trades.windows(2) {
@@ -251,9 +294,8 @@ impl Tape {
             };
             let id_span = last.trade_id - first.trade_id + 1;
             let decimals = |d: &Decimal| d.normalize().scale();
+            recorded.push(first.symbol.clone());
             symbols.push(SymbolTape {
-                symbol: first.symbol.clone(),
-                stream: binance::trade_stream_name(&name),
                 price_decimals: trades.iter().map(|t| decimals(&t.price)).max().unwrap_or(0),
                 qty_decimals: trades.iter().map(|t| decimals(&t.qty)).max().unwrap_or(0),
                 positions: Vec::with_capacity(trades.len()),
@@ -280,9 +322,39 @@ impl Tape {
             .iter()
             .flat_map(|s| [s.trades[0].time_ms, s.trades[s.trades.len() - 1].time_ms]);
         let (min_t, max_t) = times.fold((i64::MAX, i64::MIN), |(a, b), t| (a.min(t), b.max(t)));
+        let names: Vec<Served> = match replicate {
+            None => recorded
+                .into_iter()
+                .map(|symbol| Served {
+                    stream: binance::trade_stream_name(&symbol),
+                    symbol,
+                })
+                .collect(),
+            Some(n) => {
+                let [symbol] = recorded.as_slice() else {
+                    let list = recorded.iter().map(|s| &**s).collect::<Vec<_>>().join(", ");
+                    return Err(ReplayError::ReplicateSymbols(recorded.len(), list));
+                };
+                replica_names(symbol, n)
+                    .into_iter()
+                    .map(|name| Served {
+                        stream: binance::trade_stream_name(&name),
+                        symbol: Symbol::from(name),
+                    })
+                    .collect()
+            }
+        };
+        let by_name = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.symbol.to_ascii_uppercase(), i))
+            .collect();
         Ok(Tape {
             price_qty: (0..order.len()).map(|_| OnceLock::new()).collect(),
+            replicas: replicate.map_or(1, u64::from),
             symbols,
+            names,
+            by_name,
             order,
             loops: loops.max(1),
             time_shift: max_t.saturating_sub(min_t) + 1,
@@ -293,63 +365,89 @@ impl Tape {
         self.order.len() as u64
     }
 
+    /// Virtual positions per loop: every recorded trade once per name.
+    fn loop_len(&self) -> u64 {
+        self.base_len() * self.replicas
+    }
+
     fn total(&self) -> u64 {
-        self.base_len() * self.loops
+        self.loop_len() * self.loops
     }
 
     fn symbol_index(&self, name: &str) -> Option<usize> {
-        self.symbols
-            .iter()
-            .position(|s| s.symbol.eq_ignore_ascii_case(name))
+        self.by_name.get(&name.to_ascii_uppercase()).copied()
     }
 
-    /// (symbol index, trade with loop shifts applied) at virtual tape position `pos`.
+    /// Recorded symbol behind served name `i`.
+    fn base_symbol(&self, i: usize) -> usize {
+        i / self.replicas as usize
+    }
+
+    /// (loop, base position, copy) of virtual position `pos`.
+    fn locate(&self, pos: u64) -> (u64, usize, u64) {
+        let (k, q) = (pos / self.loop_len(), pos % self.loop_len());
+        (k, (q / self.replicas) as usize, q % self.replicas)
+    }
+
+    /// (served name index, trade with loop shifts applied) at virtual tape position `pos`: the
+    /// reference the tests hold the cheaper paths (`render_into`, `time_at`) to.
+    #[cfg(test)]
     fn at(&self, pos: u64) -> (usize, Trade) {
-        let n = self.base_len();
-        let (s, j) = self.order[(pos % n) as usize];
-        (
-            s,
-            self.symbol_trade(
-                s,
-                (pos / n) * self.symbols[s].trades.len() as u64 + j as u64,
-            ),
-        )
+        let (k, b, r) = self.locate(pos);
+        let (s, j) = self.order[b];
+        let i = s * self.replicas as usize + r as usize;
+        let len = self.symbols[s].trades.len() as u64;
+        (i, self.symbol_trade(i, k * len + j as u64))
+    }
+
+    /// Trade time at virtual position `pos`: what the pacing needs, without building a trade.
+    fn time_at(&self, pos: u64) -> i64 {
+        let (k, b, _) = self.locate(pos);
+        let (s, j) = self.order[b];
+        self.symbols[s].trades[j].time_ms + k as i64 * self.time_shift
     }
 
     fn symbol_of(&self, pos: u64) -> usize {
-        self.order[(pos % self.base_len()) as usize].0
+        let (_, b, r) = self.locate(pos);
+        self.order[b].0 * self.replicas as usize + r as usize
     }
 
-    /// The `v`-th trade of symbol `s` across loops.
-    fn symbol_trade(&self, s: usize, v: u64) -> Trade {
-        let st = &self.symbols[s];
+    /// The `v`-th trade of served name `i` across loops.
+    fn symbol_trade(&self, i: usize, v: u64) -> Trade {
+        let st = &self.symbols[self.base_symbol(i)];
         let len = st.trades.len() as u64;
         let k = v / len;
         let base = &st.trades[(v % len) as usize];
         Trade {
+            symbol: self.names[i].symbol.clone(),
             trade_id: base.trade_id + k * st.id_span,
             time_ms: base.time_ms + k as i64 * self.time_shift,
-            ..base.clone()
+            price: base.price,
+            qty: base.qty,
+            is_buyer_maker: base.is_buyer_maker,
         }
     }
 
-    fn symbol_time(&self, s: usize, v: u64) -> i64 {
-        let st = &self.symbols[s];
+    fn symbol_time(&self, i: usize, v: u64) -> i64 {
+        let st = &self.symbols[self.base_symbol(i)];
         let len = st.trades.len() as u64;
         st.trades[(v % len) as usize].time_ms + (v / len) as i64 * self.time_shift
     }
 
-    /// How many trades of symbol `s` lie before tape position `cursor` (have "happened").
-    fn published(&self, s: usize, cursor: u64) -> u64 {
-        let n = self.base_len();
+    /// How many trades of served name `i` lie before tape position `cursor` (have "happened").
+    fn published(&self, i: usize, cursor: u64) -> u64 {
+        let s = self.base_symbol(i);
+        let r = (i % self.replicas as usize) as u64;
         let st = &self.symbols[s];
-        let (k, r) = (cursor / n, (cursor % n) as usize);
-        k * st.trades.len() as u64 + st.positions.partition_point(|&p| p < r) as u64
+        let (k, b, copy) = self.locate(cursor);
+        let whole = k * st.trades.len() as u64 + st.positions.partition_point(|&p| p < b) as u64;
+        // The copies of base position `b` that precede the cursor: 0..copy.
+        whole + u64::from(self.order[b].0 == s && r < copy)
     }
 
-    /// Symbol-local index of the first trade with id >= `id`.
-    fn index_of_id(&self, s: usize, id: u64) -> u64 {
-        let st = &self.symbols[s];
+    /// Index, among served name `i`'s trades, of the first trade with id >= `id`.
+    fn index_of_id(&self, i: usize, id: u64) -> u64 {
+        let st = &self.symbols[self.base_symbol(i)];
         let first = st.trades[0].trade_id;
         if id <= first {
             return 0;
@@ -362,14 +460,14 @@ impl Tape {
     /// Appends Binance's exact `@trade` message for tape position `pos`. Equal to
     /// [`binance::trade_message_json`] with `E` = `T` (the tape has no separate event time).
     fn render_into(&self, out: &mut String, pos: u64, combined: bool) {
-        let n = self.base_len();
-        let b = (pos % n) as usize;
+        let (k, b, r) = self.locate(pos);
         let (s, j) = self.order[b];
         let st = &self.symbols[s];
+        let name = &self.names[s * self.replicas as usize + r as usize];
         let t = &st.trades[j];
-        let k = pos / n;
         let id = t.trade_id + k * st.id_span;
         let time = t.time_ms + k as i64 * self.time_shift;
+        // Shared by every name and loop: the copies differ only in name, id and time.
         let pq = self.price_qty[b].get_or_init(|| {
             let mut f = String::with_capacity(48);
             f.push_str("\"p\":\"");
@@ -381,18 +479,26 @@ impl Tape {
         });
         if combined {
             out.push_str("{\"stream\":\"");
-            out.push_str(&st.stream);
+            out.push_str(&name.stream);
             out.push_str("\",\"data\":");
         }
         let _ = write!(
             out,
             "{{\"e\":\"trade\",\"E\":{time},\"s\":\"{}\",\"t\":{id},{pq},\"T\":{time},\"m\":{},\"M\":true}}",
-            st.symbol, t.is_buyer_maker
+            name.symbol, t.is_buyer_maker
         );
         if combined {
             out.push('}');
         }
     }
+}
+
+/// The names `--replicate n` serves `symbol` under: `S<i>` + its quote asset (just `S<i>` when
+/// it has no known quote), `i` = 1..=n zero-padded to the width of `n`, so they sort in order.
+fn replica_names(symbol: &str, n: u32) -> Vec<String> {
+    let (_, quote) = split_assets(symbol);
+    let width = n.to_string().len();
+    (1..=n).map(|i| format!("S{i:0width$}{quote}")).collect()
 }
 
 /// What the tape driver hands a connection.
@@ -417,6 +523,8 @@ struct Shared {
     ping_every: Duration,
     faults: ReplayFaults,
     cancel: CancellationToken,
+    /// `--speed` (None: `--max`).
+    speed: Option<f64>,
 }
 
 /// A running replay peer (see [`start`]).
@@ -477,6 +585,14 @@ fn validate(args: &ReplayArgs) -> Result<Option<f64>, ReplayError> {
     if args.loops == 0 {
         return Err(ReplayError::Args("--loop must be at least 1".into()));
     }
+    if args
+        .replicate
+        .is_some_and(|n| !(1..=MAX_REPLICAS).contains(&n))
+    {
+        return Err(ReplayError::Args(format!(
+            "--replicate must be between 1 and {MAX_REPLICAS}"
+        )));
+    }
     let f = &args.faults;
     if [f.stall_after, f.malformed_every, f.oversized_every].contains(&Some(0)) {
         return Err(ReplayError::Args(
@@ -503,6 +619,7 @@ async fn load_tape(args: &ReplayArgs) -> Result<Tape, ReplayError> {
     let files = args.trades.clone();
     let symbol = args.symbol.clone();
     let loops = args.loops;
+    let replicate = args.replicate;
     tokio::task::spawn_blocking(move || {
         let mut by_symbol: BTreeMap<String, Vec<Trade>> = BTreeMap::new();
         for path in &files {
@@ -515,7 +632,7 @@ async fn load_tape(args: &ReplayArgs) -> Result<Tape, ReplayError> {
         if by_symbol.values().all(Vec::is_empty) {
             return Err(ReplayError::EmptyTape(files));
         }
-        Tape::build(by_symbol, loops)
+        Tape::build(by_symbol, loops, replicate)
     })
     .await
     .map_err(|e| ReplayError::Join(e.to_string()))?
@@ -544,6 +661,7 @@ pub async fn start(args: ReplayArgs) -> Result<ReplayServer, ReplayError> {
         register,
         ping_every: Duration::from_secs(args.ping_interval_secs),
         faults: args.faults.clone(),
+        speed: pace,
         cancel: cancel.clone(),
     });
     let driver = tokio::spawn(drive(
@@ -564,6 +682,7 @@ pub async fn start(args: ReplayArgs) -> Result<ReplayServer, ReplayError> {
         .route("/api/v3/exchangeInfo", get(exchange_info))
         .route("/api/v3/klines", get(klines))
         .route("/api/v3/ping", get(|| async { "{}" }))
+        .route(STATS_PATH, get(peer_stats))
         .with_state(shared);
     let stop = cancel.clone();
     let server = tokio::spawn(async move {
@@ -572,9 +691,16 @@ pub async fn start(args: ReplayArgs) -> Result<ReplayServer, ReplayError> {
             tracing::error!(error = %e, "replay: server failed");
         }
     });
+    // Thousands of replicated names would drown the log: the first and last say which they are.
+    let names = &tape.names;
+    let shown: Vec<&str> = match names.len() {
+        0..=8 => names.iter().map(|n| &*n.symbol).collect(),
+        _ => vec![&names[0].symbol, "..", &names[names.len() - 1].symbol],
+    };
     tracing::info!(
         %addr,
-        symbols = ?tape.symbols.iter().map(|s| &*s.symbol).collect::<Vec<_>>(),
+        symbols = ?shown,
+        names = names.len(),
         trades = tape.total(),
         loops = tape.loops,
         mode = %pace.map_or("max".to_string(), |s| format!("speed x{s}")),
@@ -665,8 +791,12 @@ async fn drive(
             continue;
         }
         if let Some(speed) = pacing.speed {
-            let t = tape.at(pos).1.time_ms;
-            let (wall0, t0) = *clock.get_or_insert((Instant::now(), t));
+            let t = tape.time_at(pos);
+            let (wall0, t0) = *clock.get_or_insert_with(|| {
+                stats.paced_since_tape_ms.store(t, Ordering::Release);
+                stats.paced_since_wall_ms.store(now_ms(), Ordering::Release);
+                (Instant::now(), t)
+            });
             let due = wall0 + Duration::from_secs_f64((t - t0).max(0) as f64 / 1000.0 / speed);
             if due > Instant::now() {
                 flush_all(&mut subs, &cancel).await;
@@ -792,7 +922,7 @@ fn subscribe(
         )
         .into_response();
     }
-    let mut wants = vec![false; shared.tape.symbols.len()];
+    let mut wants = vec![false; shared.tape.names.len()];
     for stream in streams {
         match stream
             .strip_suffix("@trade")
@@ -915,6 +1045,43 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `GET /testkit/stats`: the tape position (trades that have "happened": the rate offered is its
+/// growth), the tape's length, and the other [`ReplayStats`] counters.
+async fn peer_stats(State(shared): State<Arc<Shared>>) -> Response {
+    let st = &shared.stats;
+    let load = |c: &AtomicU64| c.load(Ordering::Acquire);
+    let body = serde_json::json!({
+        "cursor": load(&st.cursor),
+        "total": shared.tape.total(),
+        "names": shared.tape.names.len(),
+        "sent": load(&st.sent),
+        "unsent": load(&st.unsent),
+        "connections": load(&st.connections),
+        "drops": load(&st.drops),
+        "stalls": load(&st.stalls),
+        "malformed": load(&st.malformed),
+        "oversized": load(&st.oversized),
+        "lag_ms": schedule_lag_ms(&shared),
+    });
+    json_response(StatusCode::OK, body.to_string())
+}
+
+/// With `--speed`: how far (in tape time) the cursor is behind where the pacing says the tape
+/// should be. The tape waits for its slowest reader, so a client that cannot keep up shows here,
+/// as the feed lag a live exchange's clock would give it. None with `--max`, before the first
+/// client and after the tape's end.
+fn schedule_lag_ms(shared: &Shared) -> Option<i64> {
+    let (speed, st) = (shared.speed?, &shared.stats);
+    let wall0 = st.paced_since_wall_ms.load(Ordering::Acquire);
+    let cursor = st.cursor.load(Ordering::Acquire);
+    if wall0 == 0 || cursor >= shared.tape.total() {
+        return None;
+    }
+    let due =
+        st.paced_since_tape_ms.load(Ordering::Acquire) + ((now_ms() - wall0) as f64 * speed) as i64;
+    Some((due - shared.tape.time_at(cursor)).max(0))
 }
 
 /// A REST failure in Binance's shape: HTTP status plus body `{"code":..,"msg":".."}`.
@@ -1056,19 +1223,32 @@ async fn exchange_info(State(shared): State<Arc<Shared>>, Query(q): Params) -> R
             }
         }
     }
-    if wanted.iter().any(|w| tape.symbol_index(w).is_none()) {
-        return api_error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.").into_response();
+    // Tape order, each once, whatever order and repeats the request has.
+    let mut chosen: Vec<usize> = Vec::with_capacity(wanted.len());
+    for w in &wanted {
+        match tape.symbol_index(w) {
+            Some(i) => chosen.push(i),
+            None => {
+                return api_error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.")
+                    .into_response();
+            }
+        }
     }
-    let symbols: Vec<serde_json::Value> = tape
-        .symbols
-        .iter()
-        .filter(|s| wanted.is_empty() || wanted.iter().any(|w| **w == *s.symbol))
-        .map(|s| {
-            let (base, quote) = split_assets(&s.symbol);
-            let tick = wire(Decimal::new(1, s.price_decimals));
-            let step = wire(Decimal::new(1, s.qty_decimals));
+    if wanted.is_empty() {
+        chosen.extend(0..tape.names.len());
+    }
+    chosen.sort_unstable();
+    chosen.dedup();
+    let symbols: Vec<serde_json::Value> = chosen
+        .into_iter()
+        .map(|i| {
+            let name = &*tape.names[i].symbol;
+            let st = &tape.symbols[tape.base_symbol(i)];
+            let (base, quote) = split_assets(name);
+            let tick = wire(Decimal::new(1, st.price_decimals));
+            let step = wire(Decimal::new(1, st.qty_decimals));
             serde_json::json!({
-                "symbol": &*s.symbol, "status": "TRADING",
+                "symbol": name, "status": "TRADING",
                 "baseAsset": base, "baseAssetPrecision": 8,
                 "quoteAsset": quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
                 "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
@@ -1258,16 +1438,18 @@ mod tests {
         }
     }
 
+    /// Out of id order on purpose: the tape sorts.
+    fn btc() -> Vec<Trade> {
+        vec![
+            trade("BTCUSDT", 12, "2.5", 1_005),
+            trade("BTCUSDT", 10, "1.25", 1_000),
+            trade("BTCUSDT", 11, "2", 1_003),
+        ]
+    }
+
     fn tape(loops: u64) -> Tape {
         let mut m = BTreeMap::new();
-        m.insert(
-            "BTCUSDT".to_string(),
-            vec![
-                trade("BTCUSDT", 12, "2.5", 1_005),
-                trade("BTCUSDT", 10, "1.25", 1_000),
-                trade("BTCUSDT", 11, "2", 1_003),
-            ],
-        );
+        m.insert("BTCUSDT".to_string(), btc());
         m.insert(
             "ETHUSDT".to_string(),
             vec![
@@ -1275,7 +1457,7 @@ mod tests {
                 trade("ETHUSDT", 8, "3.5", 1_010),
             ],
         );
-        Tape::build(m, loops).unwrap()
+        Tape::build(m, loops, None).unwrap()
     }
 
     #[test]
@@ -1308,9 +1490,139 @@ mod tests {
         assert!(seq.windows(2).all(|w| w[1].2 >= w[0].2));
     }
 
+    /// The BTC trades of [`tape`] alone, served under `n` names.
+    fn replicated(n: u32, loops: u64) -> Tape {
+        let m = BTreeMap::from([("BTCUSDT".to_string(), btc())]);
+        Tape::build(m, loops, Some(n)).unwrap()
+    }
+
+    #[test]
+    fn replicated_names_each_play_the_recorded_trades_in_consecutive_copies() {
+        let t = replicated(3, 2);
+        let names = ["S1USDT", "S2USDT", "S3USDT"];
+        assert_eq!(
+            t.names.iter().map(|n| &*n.symbol).collect::<Vec<_>>(),
+            names
+        );
+        assert_eq!(t.total(), 3 * 3 * 2);
+        let seq: Vec<(String, u64, i64, String)> = (0..t.total())
+            .map(|p| {
+                let (i, tr) = t.at(p);
+                assert_eq!((i, t.time_at(p)), (t.symbol_of(p), tr.time_ms));
+                (
+                    tr.symbol.to_string(),
+                    tr.trade_id,
+                    tr.time_ms,
+                    tr.price.to_string(),
+                )
+            })
+            .collect();
+        // One recorded trade, then its copy under every name, before the next recorded trade.
+        let step = |id, time, price: &str| names.map(|n| (n.to_string(), id, time, price.into()));
+        assert_eq!(seq[..3], step(10, 1_000, "1.25"));
+        assert_eq!(seq[3..6], step(11, 1_003, "2"));
+        assert_eq!(seq[6..9], step(12, 1_005, "2.5"));
+        // The second loop: ids shift by the id span (3), times by the tape's span + 1 ms (6).
+        assert_eq!(seq[9..12], step(13, 1_006, "1.25"));
+        assert_eq!(seq[15..18], step(15, 1_011, "2.5"));
+        for name in names {
+            let mine: Vec<u64> = seq.iter().filter(|x| x.0 == name).map(|x| x.1).collect();
+            assert_eq!(mine, [10, 11, 12, 13, 14, 15], "{name}");
+        }
+        assert!(seq.windows(2).all(|w| w[1].2 >= w[0].2));
+        // What REST serves for a name: the same trades, under that name.
+        let s2 = t.symbol_index("s2usdt").unwrap();
+        assert_eq!(t.index_of_id(s2, 14), 4);
+        let fifth = t.symbol_trade(s2, 4);
+        assert_eq!(
+            (&*fifth.symbol, fifth.trade_id, fifth.time_ms),
+            ("S2USDT", 14, 1_009)
+        );
+        assert_eq!(t.symbol_time(s2, 4), 1_009);
+    }
+
+    #[test]
+    fn published_counts_exactly_the_positions_before_the_cursor() {
+        for t in [
+            tape(2),
+            replicated(3, 2),
+            replicated(1, 1),
+            replicated(4, 1),
+        ] {
+            for i in 0..t.names.len() {
+                for cursor in 0..=t.total() {
+                    let passed = (0..cursor).filter(|&p| t.symbol_of(p) == i).count() as u64;
+                    assert_eq!(t.published(i, cursor), passed, "name {i} cursor {cursor}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn replica_names_are_zero_padded_to_the_width_of_n() {
+        assert_eq!(replica_names("BTCUSDT", 3), ["S1USDT", "S2USDT", "S3USDT"]);
+        let names = replica_names("BTCUSDT", 1000);
+        assert_eq!(
+            (names.len(), names[0].as_str(), names[999].as_str()),
+            (1000, "S0001USDT", "S1000USDT")
+        );
+        assert_eq!(replica_names("ETHBTC", 10)[8], "S09BTC");
+        assert_eq!(replica_names("XYZ", 2), ["S1", "S2"]);
+        let t = replicated(1000, 1);
+        assert_eq!(t.symbol_index("s0500usdt"), Some(499));
+        assert_eq!(t.names[499].stream, "s0500usdt@trade");
+        // Only the replicated names are served, not the recorded one.
+        assert_eq!(t.symbol_index("BTCUSDT"), None);
+        // Every copy shares the recorded trades: memory does not grow with N.
+        assert_eq!(
+            (
+                t.symbols.len(),
+                t.symbols[0].trades.len(),
+                t.price_qty.len()
+            ),
+            (1, 3, 3)
+        );
+    }
+
+    #[test]
+    fn replicating_several_symbols_or_zero_names_is_rejected() {
+        let mut m = BTreeMap::new();
+        m.insert("BTCUSDT".to_string(), vec![trade("BTCUSDT", 1, "1", 1)]);
+        m.insert("ETHUSDT".to_string(), vec![trade("ETHUSDT", 1, "1", 1)]);
+        let err = Tape::build(m, 1, Some(5)).err();
+        assert!(
+            matches!(&err, Some(ReplayError::ReplicateSymbols(2, list)) if list == "BTCUSDT, ETHUSDT"),
+            "{err:?}"
+        );
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ReplayArgs,
+        }
+        let parse = |n: &str| {
+            Cli::try_parse_from(["x", "--trades", "a.csv", "--replicate", n])
+                .map(|c| c.args)
+                .ok()
+        };
+        let a = parse("1000").unwrap();
+        assert_eq!(
+            (a.replicate, validate(&a).unwrap()),
+            (Some(1000), Some(1.0))
+        );
+        assert!(validate(&parse("0").unwrap()).is_err());
+        assert!(validate(&parse("100001").unwrap()).is_err());
+        assert!(parse("-3").is_none());
+    }
+
     #[test]
     fn rendering_matches_the_wire_module() {
-        let t = tape(2);
+        for t in [tape(2), replicated(3, 2)] {
+            rendering_matches(&t);
+        }
+    }
+
+    fn rendering_matches(t: &Tape) {
         for combined in [false, true] {
             for p in 0..t.total() {
                 let mut out = String::new();
@@ -1343,7 +1655,7 @@ mod tests {
             vec![trade("BTCUSDT", 1, "1", 1), trade("BTCUSDT", 1, "1", 2)],
         );
         assert!(matches!(
-            Tape::build(m, 1),
+            Tape::build(m, 1, None),
             Err(ReplayError::DuplicateId { id: 1, .. })
         ));
         let mut m = BTreeMap::new();
@@ -1352,7 +1664,7 @@ mod tests {
             vec![trade("BTCUSDT", 1, "1", 5), trade("BTCUSDT", 2, "1", 2)],
         );
         assert!(matches!(
-            Tape::build(m, 1),
+            Tape::build(m, 1, None),
             Err(ReplayError::TimeOrder { id: 2, .. })
         ));
         use clap::Parser;
