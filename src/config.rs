@@ -79,6 +79,10 @@ pub struct RedisConfig {
     pub retry_interval_ms: u64,
     /// Open-candle updates go out at most this often per candle; closed candles always go out once.
     pub candle_throttle_ms: u64,
+    /// The same for the 5m and longer candles, which change less per update and are watched
+    /// less closely: with a thousand symbols, publishing all eight intervals four times a
+    /// second was most of Redis's work.
+    pub candle_throttle_long_ms: u64,
     pub ticks_stream_maxlen: u64,
     /// `price:candles:*` keeps this many candles, trimmed when one closes (the open candle
     /// can be one more).
@@ -100,6 +104,7 @@ impl Default for RedisConfig {
             key_prefix: String::new(),
             retry_interval_ms: 1000,
             candle_throttle_ms: 250,
+            candle_throttle_long_ms: 2000,
             ticks_stream_maxlen: 1000,
             candles_keep: 500,
         }

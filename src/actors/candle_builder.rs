@@ -109,7 +109,9 @@ impl Folder {
         self.update_sync(now);
         let mut ticks = Vec::with_capacity(trades.len());
         let mut candles = Vec::new();
+        // Symbols in first-seen order, and where each one's newest tick is in `ticks`.
         let mut touched: Vec<Symbol> = Vec::new();
+        let mut newest: HashMap<Symbol, usize> = HashMap::new();
         for trade in trades {
             let Some(book) = self.books.get_mut(&*trade.symbol) else {
                 metrics::counter!("tradepipe_trades_unknown_symbol_total").increment(1);
@@ -122,8 +124,14 @@ impl Folder {
                     metrics::counter!("tradepipe_trades_late_total", "symbol" => trade.symbol.to_string()).increment(1);
                     tracing::warn!(symbol = %trade.symbol, trade_id = trade.trade_id, trade_time_ms = trade.time_ms, "trade stamped before the open minute folded into it: its closed candle was closed too early");
                 }
-                if touched.last() != Some(&trade.symbol) && !touched.contains(&trade.symbol) {
-                    touched.push(trade.symbol.clone());
+                // A map, not `touched.contains`: with a thousand symbols in a batch the linear
+                // scan per trade was a fifth of the daemon's time.
+                match newest.get_mut(&trade.symbol) {
+                    Some(at) => *at = ticks.len(),
+                    None => {
+                        newest.insert(trade.symbol.clone(), ticks.len());
+                        touched.push(trade.symbol.clone());
+                    }
                 }
                 match self.clocks.get_mut(&trade.symbol) {
                     Some(c) if trade.time_ms < c.0 => {}
@@ -146,7 +154,7 @@ impl Folder {
         }
         // For dashboards only: the exact decimal goes to PostgreSQL and Redis.
         for sym in &touched {
-            if let Some(t) = ticks.iter().rev().find(|t| &t.symbol == sym) {
+            if let Some(t) = newest.get(sym).and_then(|&i| ticks.get(i)) {
                 metrics::gauge!("tradepipe_last_trade_price", "symbol" => sym.to_string())
                     .set(t.price.to_f64().unwrap_or(f64::NAN));
             }

@@ -13,7 +13,7 @@ use crate::telemetry::Health;
 use actix::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -84,6 +84,11 @@ pub(crate) struct RedisPublisherActor {
     down_until: Option<Instant>,
     throttle: HashMap<(Symbol, Interval), Throttled>,
     volume: HashMap<Symbol, Rolling24h>,
+    /// Symbols whose 24 h volume changed since the leaderboard last went out, and when it may
+    /// go out next: once a second, not with every batch (a thousand symbols made that one ZADD
+    /// per symbol per batch, tens of thousands a second, for a 24-hour figure).
+    board_dirty: HashSet<Symbol>,
+    next_board: Instant,
     symbols: Vec<SymbolInfo>,
     depth: MailboxDepth,
     capacity: usize,
@@ -107,6 +112,8 @@ impl RedisPublisherActor {
             down_until: None,
             throttle: HashMap::new(),
             volume: HashMap::new(),
+            board_dirty: HashSet::new(),
+            next_board: Instant::now(),
             symbols: Vec::new(),
             depth,
             capacity,
@@ -189,14 +196,17 @@ impl RedisPublisherActor {
     /// Which candle states go out now: closed ones always (once), open ones at most once per
     /// throttle period per candle; a held-back state goes out on the timer.
     fn select_candles(&mut self, candles: Vec<Candle>, now: Instant) -> Vec<Candle> {
-        let period = Duration::from_millis(self.cfg.candle_throttle_ms);
         let mut out = Vec::new();
         for c in candles {
+            let period = throttle_period(&self.cfg, c.interval);
             if c.interval == Interval::M1 {
                 self.volume
                     .entry(c.symbol.clone())
                     .or_default()
                     .update(c.open_time_ms, c.quote_volume);
+                if !self.board_dirty.contains(&c.symbol) {
+                    self.board_dirty.insert(c.symbol.clone());
+                }
             }
             let slot = self
                 .throttle
@@ -229,9 +239,9 @@ impl RedisPublisherActor {
     }
 
     fn take_held(&mut self, now: Instant, all: bool) -> Vec<Candle> {
-        let period = Duration::from_millis(self.cfg.candle_throttle_ms);
         let mut out = Vec::new();
-        for slot in self.throttle.values_mut() {
+        for ((_, interval), slot) in self.throttle.iter_mut() {
+            let period = throttle_period(&self.cfg, *interval);
             let due = all
                 || slot
                     .last_sent
@@ -244,12 +254,18 @@ impl RedisPublisherActor {
         out
     }
 
-    fn leaderboard(&self, symbols: &[Symbol]) -> Vec<(String, f64)> {
-        symbols
-            .iter()
+    /// The changed symbols' 24 h volumes, when a second has passed since the last ones.
+    fn leaderboard(&mut self, now: Instant) -> Vec<(String, f64)> {
+        if now < self.next_board || self.board_dirty.is_empty() {
+            return Vec::new();
+        }
+        self.next_board = now + LEADERBOARD_EVERY;
+        let volume = &self.volume;
+        self.board_dirty
+            .drain()
             .filter_map(|s| {
-                self.volume
-                    .get(s)
+                volume
+                    .get(&s)
                     .map(|r| (s.to_string(), r.sum.to_f64().unwrap_or(0.0)))
             })
             .collect()
@@ -277,27 +293,20 @@ impl RedisPublisherActor {
             return None;
         }
         let mut sink = self.sink.take()?;
-        let mut touched: Vec<Symbol> = Vec::new();
-        for t in trades.iter().rev() {
-            if !touched.contains(&t.symbol) {
-                touched.push(t.symbol.clone());
+        // Each symbol's newest trade: by set, not by scanning the list per trade, which with a
+        // thousand symbols per batch cost more than the rest of `send`.
+        let mut seen: HashSet<&Symbol> = HashSet::new();
+        let mut newest: Vec<usize> = Vec::new();
+        for (i, t) in trades.iter().enumerate().rev() {
+            if seen.insert(&t.symbol) {
+                newest.push(i);
             }
         }
-        for c in &candles {
-            if c.interval == Interval::M1 && !touched.contains(&c.symbol) {
-                touched.push(c.symbol.clone());
-            }
-        }
-        let board = self.leaderboard(&touched);
+        let board = self.leaderboard(Instant::now());
         Some(Box::pin(
             async move {
                 let started = Instant::now();
-                let mut latest: Vec<&Trade> = Vec::new();
-                for t in trades.iter().rev() {
-                    if !latest.iter().any(|l| l.symbol == t.symbol) {
-                        latest.push(t);
-                    }
-                }
+                let latest: Vec<&Trade> = newest.iter().filter_map(|&i| trades.get(i)).collect();
                 let update = MarketUpdate {
                     trades: &trades,
                     latest,
@@ -333,6 +342,19 @@ impl RedisPublisherActor {
 }
 
 use std::pin::Pin;
+
+/// How often `leaderboard:volume:24h` is updated (for the symbols whose volume changed).
+const LEADERBOARD_EVERY: Duration = Duration::from_secs(1);
+
+/// How often an open candle of `interval` may go out.
+fn throttle_period(cfg: &RedisConfig, interval: Interval) -> Duration {
+    let ms = if interval == Interval::M1 {
+        cfg.candle_throttle_ms
+    } else {
+        cfg.candle_throttle_long_ms.max(cfg.candle_throttle_ms)
+    };
+    Duration::from_millis(ms)
+}
 
 impl Actor for RedisPublisherActor {
     type Context = Context<Self>;
@@ -430,5 +452,79 @@ mod tests {
         assert_eq!(r.sum, Decimal::new(13, 0));
         r.update(DAY_MS, Decimal::new(1, 0)); // minute 0 is now exactly a day old: out
         assert_eq!(r.sum, Decimal::new(9, 0));
+    }
+
+    #[test]
+    fn the_leaderboard_goes_out_once_a_second_with_the_changed_symbols() {
+        let mut p = RedisPublisherActor::new(
+            RedisConfig::default(),
+            MailboxDepth::new("test", 8),
+            8,
+            Arc::new(Health::default()),
+        );
+        let minute = |sym: &str, qv: i64| {
+            let mut c = Candle::empty(sym.into(), Interval::M1, 0, Decimal::ONE, false);
+            c.quote_volume = Decimal::new(qv, 0);
+            c
+        };
+        let t0 = Instant::now();
+        p.select_candles(vec![minute("A", 5), minute("B", 7)], t0);
+        let mut board = p.leaderboard(t0);
+        board.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(board, vec![("A".into(), 5.0), ("B".into(), 7.0)]);
+        p.select_candles(vec![minute("A", 9)], t0 + Duration::from_millis(100));
+        assert!(p.leaderboard(t0 + Duration::from_millis(500)).is_empty());
+        assert_eq!(
+            p.leaderboard(t0 + Duration::from_secs(1)),
+            vec![("A".into(), 9.0)]
+        );
+        assert!(
+            p.leaderboard(t0 + Duration::from_secs(5)).is_empty(),
+            "nothing changed"
+        );
+    }
+
+    #[test]
+    fn long_candles_go_out_less_often_than_minutes_and_closed_ones_at_once() {
+        let cfg = RedisConfig {
+            candle_throttle_ms: 250,
+            candle_throttle_long_ms: 2000,
+            ..RedisConfig::default()
+        };
+        let mut p = RedisPublisherActor::new(
+            cfg,
+            MailboxDepth::new("test", 8),
+            8,
+            Arc::new(Health::default()),
+        );
+        let open = |iv, n: i64| {
+            let mut c = Candle::empty("A".into(), iv, 0, Decimal::new(n, 0), false);
+            c.close = Decimal::new(n, 0);
+            c
+        };
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let sent = |v: Vec<Candle>| v.iter().map(|c| c.interval).collect::<Vec<_>>();
+        assert_eq!(
+            sent(p.select_candles(vec![open(Interval::M1, 1), open(Interval::H1, 1)], t0)),
+            vec![Interval::M1, Interval::H1]
+        );
+        // 300 ms on: the minute goes again, the hour is held.
+        assert_eq!(
+            sent(p.select_candles(vec![open(Interval::M1, 2), open(Interval::H1, 2)], ms(300))),
+            vec![Interval::M1]
+        );
+        assert!(p.take_held(ms(600), false).is_empty());
+        // Its period over, the held hour goes out with its newest state.
+        let held = p.take_held(ms(2000), false);
+        assert_eq!(sent(held.clone()), vec![Interval::H1]);
+        assert_eq!(held[0].close, Decimal::new(2, 0));
+        // A closed candle never waits.
+        let mut closed = open(Interval::H1, 3);
+        closed.closed = true;
+        assert_eq!(
+            sent(p.select_candles(vec![closed], ms(2100))),
+            vec![Interval::H1]
+        );
     }
 }
