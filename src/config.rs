@@ -209,6 +209,10 @@ pub struct WriterConfig {
     /// on restart the feed resumes after the lowest trade id the stored intervals reach and the
     /// builder folds the trades in between into the intervals that lack them.
     pub open_candle_write_ms: u64,
+    /// The same for the 5m and longer open candles (at least `open_candle_write_ms`): with
+    /// thousands of symbols, seven intervals a second per symbol was PostgreSQL's main work.
+    /// A restart re-reads up to this long of trades per symbol (one REST call each).
+    pub open_candle_long_write_ms: u64,
     /// In-memory bound. Above it the writer waits for PostgreSQL (backpressure) while the
     /// database answers, and spills to the spool while it does not.
     pub max_buffered_ticks: usize,
@@ -222,6 +226,7 @@ impl Default for WriterConfig {
             batch_max_ticks: 20_000,
             flush_interval_ms: 200,
             open_candle_write_ms: 1000,
+            open_candle_long_write_ms: 10_000,
             max_buffered_ticks: 100_000,
             spool_dir: PathBuf::from("./spool"),
             retry_interval_ms: 1000,

@@ -304,6 +304,7 @@ fn config(dir: &Path) -> WriterConfig {
         flush_interval_ms: 20,
         // Every state in every transaction: these tests count what each write carried.
         open_candle_write_ms: 0,
+        open_candle_long_write_ms: 0,
         max_buffered_ticks: 3,
         spool_dir: dir.to_path_buf(),
         retry_interval_ms: 50,

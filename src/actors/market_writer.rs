@@ -29,19 +29,20 @@ pub struct Persist(pub MarketBatch);
 pub struct FlushAll;
 
 /// What waits in memory for the next transaction. Candles are keyed by their bucket: only the
-/// newest state of each needs writing. A symbol's open candles also wait until the symbol is due
-/// (`writer.open_candle_write_ms` since they were last taken); ticks and closed candles never
-/// wait for that.
+/// newest state of each needs writing. A symbol's open candles also wait until they are due:
+/// its 1m candle `writer.open_candle_write_ms` after it was last taken, its longer ones
+/// `writer.open_candle_long_write_ms` after they were. Ticks and closed candles never wait.
 #[derive(Default)]
 struct Pending {
-    /// `writer.open_candle_write_ms`.
+    /// `writer.open_candle_write_ms` (1m) and `open_candle_long_write_ms` (5m and longer).
     open_every: Duration,
+    open_long_every: Duration,
     batch: MarketBatch,
     candles: HashMap<(Symbol, Interval, i64), Candle>,
     /// When the oldest tick or candle that is not held back arrived.
     since: Option<Instant>,
-    /// When each symbol's open candles were last taken for writing.
-    open_taken: HashMap<Symbol, Instant>,
+    /// When each symbol's open candles were last taken for writing: (symbol, longer than 1m).
+    open_taken: HashMap<(Symbol, bool), Instant>,
     /// When the earliest held-back open candle becomes due.
     open_due: Option<Instant>,
 }
@@ -50,6 +51,9 @@ impl Pending {
     fn new(cfg: &WriterConfig) -> Pending {
         Pending {
             open_every: Duration::from_millis(cfg.open_candle_write_ms),
+            open_long_every: Duration::from_millis(
+                cfg.open_candle_long_write_ms.max(cfg.open_candle_write_ms),
+            ),
             ..Pending::default()
         }
     }
@@ -61,8 +65,9 @@ impl Pending {
         for c in b.candles.iter().filter(|c| !c.closed) {
             // A symbol never written is due at once; the others a full interval after their
             // last write.
-            let at = match self.open_taken.get(&c.symbol) {
-                Some(t) => *t + self.open_every,
+            let long = c.interval != Interval::M1;
+            let at = match self.open_taken.get(&(c.symbol.clone(), long)) {
+                Some(t) => *t + self.every(long),
                 None => Instant::now(),
             };
             if self.open_due.is_none_or(|d| at < d) {
@@ -95,22 +100,24 @@ impl Pending {
         b
     }
 
-    /// For a flush: every tick and closed candle, and the open candles of the symbols that are
-    /// due (all of a symbol's intervals together, so they stay at one trade id). The open
+    /// For a flush: every tick and closed candle, and the open candles that are due (a symbol's
+    /// 5m-and-longer intervals together, so they stay at one trade id). The open
     /// candles of the other symbols stay for a later flush; newer states replace them meanwhile.
     fn take_due(&mut self, now: Instant) -> MarketBatch {
-        let every = self.open_every;
-        if every.is_zero() {
+        if self.open_every.is_zero() {
             return self.take();
         }
         let mut b = std::mem::take(&mut self.batch);
-        let mut due: HashMap<Symbol, bool> = HashMap::new();
+        let mut due: HashMap<(Symbol, bool), bool> = HashMap::new();
         let mut held = HashMap::new();
         let mut open_due: Option<Instant> = None;
-        for (key, c) in self.candles.drain() {
-            let last = self.open_taken.get(&c.symbol).copied();
+        let (short, long) = (self.open_every, self.open_long_every);
+        for (key, c) in std::mem::take(&mut self.candles) {
+            let class = (c.symbol.clone(), c.interval != Interval::M1);
+            let every = if class.1 { long } else { short };
+            let last = self.open_taken.get(&class).copied();
             let symbol_due = *due
-                .entry(c.symbol.clone())
+                .entry(class)
                 .or_insert_with(|| last.is_none_or(|t| now.duration_since(t) >= every));
             if c.closed || symbol_due {
                 b.candles.push(c);
@@ -120,9 +127,9 @@ impl Pending {
                 held.insert(key, c);
             }
         }
-        for (symbol, was_due) in due {
+        for (class, was_due) in due {
             if was_due {
-                self.open_taken.insert(symbol, now);
+                self.open_taken.insert(class, now);
             }
         }
         self.candles = held;
@@ -130,6 +137,14 @@ impl Pending {
         self.since = None;
         b.candles.sort_by_key(|a| (a.open_time_ms, a.interval));
         b
+    }
+
+    fn every(&self, long: bool) -> Duration {
+        if long {
+            self.open_long_every
+        } else {
+            self.open_every
+        }
     }
 
     /// Whether a flush has anything to take at `now`: ticks or candles older than `age`, or a
@@ -600,6 +615,7 @@ mod tests {
     fn pending(every_ms: u64) -> Pending {
         Pending::new(&WriterConfig {
             open_candle_write_ms: every_ms,
+            open_candle_long_write_ms: every_ms,
             ..WriterConfig::default()
         })
     }
@@ -689,6 +705,39 @@ mod tests {
         let b = p.take();
         assert_eq!(ids(&b), vec![("A".into(), Interval::M1, Some(2), false)]);
         assert!(p.is_empty() && !p.due(Instant::now() + Duration::from_secs(9), Duration::ZERO));
+    }
+
+    #[test]
+    fn longer_intervals_wait_longer_and_go_together() {
+        let mut p = Pending::new(&WriterConfig {
+            open_candle_write_ms: 1000,
+            open_candle_long_write_ms: 10_000,
+            ..WriterConfig::default()
+        });
+        let t0 = Instant::now();
+        let states = |id| MarketBatch {
+            ticks: vec![tick("A", id)],
+            candles: vec![
+                candle("A", Interval::M1, 0, id, false),
+                candle("A", Interval::H1, 0, id, false),
+                candle("A", Interval::D1, 0, id, false),
+            ],
+        };
+        p.add(states(1));
+        assert_eq!(p.take_due(t0).candles.len(), 3, "never written: all due");
+        p.add(states(2));
+        let b = p.take_due(t0 + Duration::from_secs(1));
+        assert_eq!(ids(&b), vec![("A".into(), Interval::M1, Some(2), false)]);
+        p.add(states(3));
+        let b = p.take_due(t0 + Duration::from_secs(10));
+        assert_eq!(
+            ids(&b),
+            vec![
+                ("A".into(), Interval::M1, Some(3), false),
+                ("A".into(), Interval::H1, Some(3), false),
+                ("A".into(), Interval::D1, Some(3), false),
+            ]
+        );
     }
 
     #[test]
