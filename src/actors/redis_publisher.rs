@@ -125,7 +125,14 @@ impl RedisPublisherActor {
         self.sink.is_some() && self.down_until.is_none_or(|t| Instant::now() >= t)
     }
 
+    /// Connects in the background; `first` holds the mailbox until the attempt ends (at most
+    /// the connection timeout), so the batches of a fast start are not dropped while a TLS
+    /// handshake is still going on: a closed candle dropped then would be missing for good.
     fn connect(&mut self, ctx: &mut Context<Self>) {
+        self.connect_with(ctx, false);
+    }
+
+    fn connect_with(&mut self, ctx: &mut Context<Self>, first: bool) {
         if self.connecting || self.sink.is_some() {
             return;
         }
@@ -133,7 +140,7 @@ impl RedisPublisherActor {
         let target = self.cfg.target();
         let keys = self.keys.clone();
         let (maxlen, keep) = (self.cfg.ticks_stream_maxlen, self.cfg.candles_keep);
-        ctx.spawn(
+        let attempt =
             async move { RedisSink::connect(&target, keys, maxlen, keep).await }
                 .into_actor(self)
                 .map(|res, act, ctx| {
@@ -153,8 +160,12 @@ impl RedisPublisherActor {
                             act.mark_down();
                         }
                     }
-                }),
-        );
+                });
+        if first {
+            ctx.wait(attempt);
+        } else {
+            ctx.spawn(attempt);
+        }
     }
 
     /// While Redis is marked down and its retry time has come, PINGs it (or connects, when
@@ -361,7 +372,7 @@ impl Actor for RedisPublisherActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(self.capacity);
-        self.connect(ctx);
+        self.connect_with(ctx, true);
         let period = Duration::from_millis(self.cfg.candle_throttle_ms.max(10));
         ctx.run_interval(period, |act, ctx| {
             let held = act.take_held(Instant::now(), false);
