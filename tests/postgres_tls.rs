@@ -6,7 +6,6 @@
 
 use sqlx::PgPool;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn server() -> String {
@@ -76,21 +75,10 @@ async fn the_pool_connects_with_verify_full_and_the_session_is_encrypted() {
 #[tokio::test]
 async fn a_wrong_certificate_authority_fails_at_once_with_a_clear_error() {
     server_certificate().await;
-    // A CA that did not sign the server's certificate: a fresh self-signed one for the same name.
+    // A CA that did not sign the server's certificate: a fresh one made for the test.
     let dir = std::env::temp_dir().join(format!("tp-wrong-ca-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(made.status.success(), "{made:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let cert = tradepipe_testkit::tls::TestCa::make(&dir, "wrong").ca_cert;
 
     let started = Instant::now();
     let err = tradepipe::store::postgres::connect(&tls_url("verify-full", &cert), 1)

@@ -1,6 +1,9 @@
 //! TLS test equipment: a throw-away certificate authority made with the machine's `openssl`, and
 //! a real `redis-server` (Debian's, built with TLS) that listens on TLS only. Used by the tests
 //! that the daemon's connections verify what they connect to (issue 16).
+//!
+//! Test equipment, as `support` is: a set-up step that fails (no openssl, no redis-server) must
+//! fail the test that asked for it, so these helpers panic with what was missing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
