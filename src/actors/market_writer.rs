@@ -41,8 +41,9 @@ struct Pending {
     candles: HashMap<(Symbol, Interval, i64), Candle>,
     /// When the oldest tick or candle that is not held back arrived.
     since: Option<Instant>,
-    /// When each symbol's open candles were last taken for writing: (symbol, longer than 1m).
-    open_taken: HashMap<(Symbol, bool), Instant>,
+    /// When each symbol's open candles were last taken for writing: [1m, longer intervals].
+    /// Keyed by symbol alone so the per-candle lookup on the hot path clones nothing.
+    open_taken: HashMap<Symbol, [Option<Instant>; 2]>,
     /// When the earliest held-back open candle becomes due.
     open_due: Option<Instant>,
 }
@@ -66,8 +67,12 @@ impl Pending {
             // A symbol never written is due at once; the others a full interval after their
             // last write.
             let long = c.interval != Interval::M1;
-            let at = match self.open_taken.get(&(c.symbol.clone(), long)) {
-                Some(t) => *t + self.every(long),
+            let at = match self
+                .open_taken
+                .get(&c.symbol)
+                .and_then(|t| t[usize::from(long)])
+            {
+                Some(t) => t + self.every(long),
                 None => Instant::now(),
             };
             if self.open_due.is_none_or(|d| at < d) {
@@ -108,17 +113,21 @@ impl Pending {
             return self.take();
         }
         let mut b = std::mem::take(&mut self.batch);
-        let mut due: HashMap<(Symbol, bool), bool> = HashMap::new();
+        // Per symbol, [1m, longer]: whether that class is due this time (decided once).
+        let mut due: HashMap<Symbol, [Option<bool>; 2]> = HashMap::new();
         let mut held = HashMap::new();
         let mut open_due: Option<Instant> = None;
         let (short, long) = (self.open_every, self.open_long_every);
         for (key, c) in std::mem::take(&mut self.candles) {
-            let class = (c.symbol.clone(), c.interval != Interval::M1);
-            let every = if class.1 { long } else { short };
-            let last = self.open_taken.get(&class).copied();
-            let symbol_due = *due
-                .entry(class)
-                .or_insert_with(|| last.is_none_or(|t| now.duration_since(t) >= every));
+            let class = usize::from(c.interval != Interval::M1);
+            let every = if class == 1 { long } else { short };
+            let last = self.open_taken.get(&c.symbol).and_then(|t| t[class]);
+            let decided = match due.get_mut(&c.symbol) {
+                Some(d) => d,
+                None => due.entry(c.symbol.clone()).or_default(),
+            };
+            let symbol_due = *decided[class]
+                .get_or_insert_with(|| last.is_none_or(|t| now.duration_since(t) >= every));
             if c.closed || symbol_due {
                 b.candles.push(c);
             } else {
@@ -127,9 +136,12 @@ impl Pending {
                 held.insert(key, c);
             }
         }
-        for (class, was_due) in due {
-            if was_due {
-                self.open_taken.insert(class, now);
+        for (symbol, classes) in due {
+            let taken = self.open_taken.entry(symbol).or_default();
+            for (slot, was_due) in taken.iter_mut().zip(classes) {
+                if was_due == Some(true) {
+                    *slot = Some(now);
+                }
             }
         }
         self.candles = held;
