@@ -83,7 +83,17 @@ pub struct RedisConfig {
     /// less closely: with a thousand symbols, publishing all eight intervals four times a
     /// second was most of Redis's work.
     pub candle_throttle_long_ms: u64,
+    /// `price:ticks:{SYM}` keeps about this many entries (`XADD ... MAXLEN ~`), unless
+    /// `ticks_stream_retention_secs` is set.
     pub ticks_stream_maxlen: u64,
+    /// When above 0, `price:ticks:{SYM}` keeps the entries of this many seconds instead
+    /// (`XADD ... MINID ~`), so a consumer group that stops for less than that resumes without
+    /// a gap. Memory grows with the trade rate: see docs/redis.md before turning it on for a
+    /// whole market.
+    pub ticks_stream_retention_secs: u64,
+    /// `stream:candles:{SYM}` (every closed candle of every interval, for consumer groups)
+    /// keeps this many seconds of entries; 0 turns the stream off.
+    pub candles_stream_retention_secs: u64,
     /// `price:candles:*` keeps this many candles, trimmed when one closes (the open candle
     /// can be one more).
     pub candles_keep: u64,
@@ -106,6 +116,8 @@ impl Default for RedisConfig {
             candle_throttle_ms: 250,
             candle_throttle_long_ms: 2000,
             ticks_stream_maxlen: 1000,
+            ticks_stream_retention_secs: 0,
+            candles_stream_retention_secs: 86_400,
             candles_keep: 500,
         }
     }

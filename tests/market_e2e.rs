@@ -66,13 +66,7 @@ async fn replay_lands_every_trade_once_with_exact_candles(pool: PgPool) {
         (1000..1200).contains(&stream_len),
         "ticks stream trimmed near 1000, got {stream_len}"
     );
-    let _: () = redis::cmd("EVAL")
-        .arg("for _,k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end")
-        .arg(0)
-        .arg(format!("{}*", env.redis_prefix))
-        .query_async(&mut con)
-        .await
-        .expect("cleanup");
+    env.delete_redis_keys().await;
 }
 
 #[sqlx::test(migrations = false)]

@@ -322,6 +322,11 @@ impl FeedSession {
             if let Some(ended) = ending {
                 return ended;
             }
+            // The candle builder runs on this thread. Frames already buffered by the WebSocket
+            // reader are read without touching the socket, so without this the loop would not
+            // yield while the exchange sends faster than the builder folds: batches piled up in
+            // the builder's mailbox and waited up to 0.3 s for their PUBLISH (issue 11).
+            tokio::task::yield_now().await;
         }
     }
 

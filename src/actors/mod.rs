@@ -75,6 +75,21 @@ impl MailboxDepth {
         self.permits.add_permits(self.weight(weight) as usize);
     }
 
+    /// Called by an actor that takes a message out of its mailbox but keeps its items in a
+    /// buffer of its own (the Redis publisher's outbox): the message is counted as taken, but
+    /// its permits come back only through [`release`](Self::release), with the returned count,
+    /// when the items leave the buffer; so the bound covers mailbox and buffer together.
+    pub fn taken_keeping_permits(&self, weight: usize) -> usize {
+        self.taken.fetch_add(1, Ordering::Relaxed);
+        self.add(-1);
+        self.weight(weight) as usize
+    }
+
+    /// Returns permits kept by [`taken_keeping_permits`](Self::taken_keeping_permits).
+    pub fn release(&self, permits: usize) {
+        self.permits.add_permits(permits);
+    }
+
     pub fn get(&self) -> i64 {
         self.depth.load(Ordering::Relaxed)
     }

@@ -1,6 +1,16 @@
 //! RedisPublisherActor: live prices, tick streams, candles and the volume leaderboard on Redis.
-//! Open-candle updates are throttled per candle; closed candles go out once. If Redis is away,
-//! the PostgreSQL path is never slowed: updates are counted as unpublished and dropped (pub/sub
+//! Open-candle updates are throttled per candle; closed candles go out once.
+//!
+//! Two lanes, each on its own connection and each with one pipeline in flight at a time (that
+//! keeps every key's states in order): the live lane (latest price, PUBLISH, candles,
+//! leaderboard) and the streams lane (an XADD per trade, closed candles). What arrives while a
+//! lane's pipeline is in flight waits in that lane's outbox and goes out as ONE pipeline when it
+//! is acknowledged: the live lane sends the newest price per symbol and each candle's newest state
+//! once. Waiting batch after batch behind one pipeline each, and PUBLISH behind thousands of
+//! XADDs, is what made tick-to-PUBLISH reach a second at a thousand symbols (issue 11). The
+//! streams outbox holds its batches' mailbox permits until they leave, so mailbox and outboxes
+//! together stay within the mailbox's bound (the live outbox holds one entry per key at most),
+//! and a slow Redis still holds the candle builder back. If Redis is away, the PostgreSQL path is never slowed: updates are counted as unpublished and dropped (pub/sub
 //! is at-most-once by nature) and the connection is retried on a timer: a PING every
 //! `retry_interval_ms` while Redis is marked down, so readiness comes back with Redis even when
 //! no update is flowing (a quiet market, a finished replay).
@@ -74,11 +84,48 @@ struct Throttled {
     held: Option<Candle>,
 }
 
+/// The live lane's waiting work: per symbol its newest trade, the candle states (one per candle
+/// once sent, see `newest_states`), and when each batch was read off the socket.
+#[derive(Default)]
+struct LiveOutbox {
+    latest: HashMap<Symbol, Trade>,
+    candles: Vec<Candle>,
+    received: Vec<Instant>,
+}
+
+impl LiveOutbox {
+    fn is_empty(&self) -> bool {
+        self.latest.is_empty() && self.candles.is_empty()
+    }
+}
+
+/// The streams lane's waiting work.
+#[derive(Default)]
+struct StreamsOutbox {
+    trades: Vec<Trade>,
+    closed: Vec<Candle>,
+    /// Mailbox permits to return when these leave (see `MailboxDepth::taken_keeping_permits`).
+    permits: usize,
+}
+
+impl StreamsOutbox {
+    fn is_empty(&self) -> bool {
+        self.trades.is_empty() && self.closed.is_empty()
+    }
+}
+
 pub(crate) struct RedisPublisherActor {
     cfg: RedisConfig,
     keys: RedisKeys,
     sink: Option<RedisSink>,
     connecting: bool,
+    /// A lane's pipeline is in flight; the next waits in its outbox.
+    live_in_flight: bool,
+    live: LiveOutbox,
+    streams_in_flight: bool,
+    streams: StreamsOutbox,
+    /// `FlushPublisher` callers, answered once nothing is held, queued or in flight.
+    flush_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
     /// A health probe (PING) is in flight.
     probing: bool,
     down_until: Option<Instant>,
@@ -108,6 +155,11 @@ impl RedisPublisherActor {
             keys,
             sink: None,
             connecting: false,
+            live_in_flight: false,
+            live: LiveOutbox::default(),
+            streams_in_flight: false,
+            streams: StreamsOutbox::default(),
+            flush_waiters: Vec::new(),
             probing: false,
             down_until: None,
             throttle: HashMap::new(),
@@ -137,11 +189,9 @@ impl RedisPublisherActor {
             return;
         }
         self.connecting = true;
-        let target = self.cfg.target();
+        let cfg = self.cfg.clone();
         let keys = self.keys.clone();
-        let (maxlen, keep) = (self.cfg.ticks_stream_maxlen, self.cfg.candles_keep);
-        let attempt =
-            async move { RedisSink::connect(&target, keys, maxlen, keep).await }
+        let attempt = async move { RedisSink::connect(&cfg, keys).await }
                 .into_actor(self)
                 .map(|res, act, ctx| {
                     act.connecting = false;
@@ -282,77 +332,169 @@ impl RedisPublisherActor {
             .collect()
     }
 
-    /// Sends trades and candles as one pipeline, or counts them as unpublished.
-    fn send(
+    /// Sends what waits in each lane whose pipeline is not in flight (a completion calls this
+    /// again); counts it as unpublished when Redis is away. Answers flush waiters once nothing
+    /// is left in either lane.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        let up = self.available();
+        if !up && self.sink.is_none() && (!self.live.is_empty() || !self.streams.is_empty()) {
+            self.connect(ctx);
+        }
+        if !self.live_in_flight && !self.live.is_empty() {
+            let out = std::mem::take(&mut self.live);
+            match self.sink.clone().filter(|_| up) {
+                Some(sink) => self.send_live(ctx, sink, out),
+                None => count_unpublished(0, out.candles.len()),
+            }
+        }
+        if !self.streams_in_flight && !self.streams.is_empty() {
+            let out = std::mem::take(&mut self.streams);
+            self.depth.release(out.permits);
+            match self.sink.clone().filter(|_| up) {
+                Some(sink) => self.send_streams(ctx, sink, out),
+                None => count_unpublished(out.trades.len(), 0),
+            }
+        }
+        let idle = !self.live_in_flight
+            && !self.streams_in_flight
+            && self.live.is_empty()
+            && self.streams.is_empty();
+        if idle {
+            for w in self.flush_waiters.drain(..) {
+                let _ = w.send(());
+            }
+        }
+    }
+
+    fn send_live(&mut self, ctx: &mut Context<Self>, sink: RedisSink, out: LiveOutbox) {
+        let candles = newest_states(out.candles);
+        let latest: Vec<Trade> = out.latest.into_values().collect();
+        let board = self.leaderboard(Instant::now());
+        let received = out.received;
+        self.live_in_flight = true;
+        let send = async move {
+            let started = Instant::now();
+            let update = MarketUpdate {
+                latest: latest.iter().collect(),
+                candles: candles.iter().collect(),
+                leaderboard: board,
+            };
+            let res = sink.publish_live(&update).await;
+            (res, started.elapsed(), candles.len())
+        };
+        ctx.spawn(
+            send.into_actor(self)
+                .map(move |(res, took, n_candles), act, ctx| {
+                    act.live_in_flight = false;
+                    let acknowledged = Instant::now();
+                    match res {
+                        Ok(commands) => {
+                            metrics::counter!("tradepipe_redis_commands_total").increment(commands);
+                            metrics::histogram!("tradepipe_redis_pipeline_seconds")
+                                .record(took.as_secs_f64());
+                            for r in &received {
+                                metrics::histogram!("tradepipe_tick_to_publish_seconds").record(
+                                    acknowledged.saturating_duration_since(*r).as_secs_f64(),
+                                );
+                            }
+                            Health::set(&act.health.redis, true);
+                        }
+                        Err(e) => act.failed(&e, 0, n_candles),
+                    }
+                    act.pump(ctx);
+                }),
+        );
+    }
+
+    fn send_streams(&mut self, ctx: &mut Context<Self>, sink: RedisSink, out: StreamsOutbox) {
+        self.streams_in_flight = true;
+        let send = async move {
+            let started = Instant::now();
+            let res = sink.publish_streams(&out.trades, &out.closed).await;
+            (res, started.elapsed(), out.trades.len())
+        };
+        ctx.spawn(
+            send.into_actor(self)
+                .map(move |(res, took, n_trades), act, ctx| {
+                    act.streams_in_flight = false;
+                    match res {
+                        Ok(commands) => {
+                            metrics::counter!("tradepipe_redis_commands_total").increment(commands);
+                            metrics::histogram!("tradepipe_redis_pipeline_seconds")
+                                .record(took.as_secs_f64());
+                        }
+                        Err(e) => act.failed(&e, n_trades, 0),
+                    }
+                    act.pump(ctx);
+                }),
+        );
+    }
+
+    /// A pipeline failed: what it carried is counted as unpublished, and Redis is marked down
+    /// (the connection manager reconnects by itself; we keep it, but back off).
+    fn failed(&mut self, e: &redis::RedisError, trades: usize, candles: usize) {
+        tracing::warn!(error = %e, "Redis pipeline failed; updates dropped and counted");
+        count_unpublished(trades, candles);
+        self.mark_down();
+    }
+
+    /// Takes a batch into the lanes' outboxes and sends what is due.
+    fn enqueue(
         &mut self,
         ctx: &mut Context<Self>,
         trades: Vec<Trade>,
         candles: Vec<Candle>,
         received_at: Option<Instant>,
-    ) -> Option<Pin<Box<dyn ActorFuture<Self, Output = ()>>>> {
-        if trades.is_empty() && candles.is_empty() {
-            return None;
+        permits: usize,
+    ) {
+        for t in newest_per_symbol(&trades) {
+            self.live.latest.insert(t.symbol.clone(), t.clone());
         }
-        if !self.available() {
-            metrics::counter!("tradepipe_redis_unpublished_total", "kind" => "tick")
-                .increment(trades.len() as u64);
-            metrics::counter!("tradepipe_redis_unpublished_total", "kind" => "candle")
-                .increment(candles.len() as u64);
-            if self.sink.is_none() {
-                self.connect(ctx);
-            }
-            return None;
-        }
-        let mut sink = self.sink.take()?;
-        // Each symbol's newest trade: by set, not by scanning the list per trade, which with a
-        // thousand symbols per batch cost more than the rest of `send`.
-        let mut seen: HashSet<&Symbol> = HashSet::new();
-        let mut newest: Vec<usize> = Vec::new();
-        for (i, t) in trades.iter().enumerate().rev() {
-            if seen.insert(&t.symbol) {
-                newest.push(i);
-            }
-        }
-        let board = self.leaderboard(Instant::now());
-        Some(Box::pin(
-            async move {
-                let started = Instant::now();
-                let latest: Vec<&Trade> = newest.iter().filter_map(|&i| trades.get(i)).collect();
-                let update = MarketUpdate {
-                    trades: &trades,
-                    latest,
-                    candles: candles.iter().collect(),
-                    leaderboard: board,
-                };
-                let res = sink.publish(&update).await;
-                let took = started.elapsed();
-                (sink, res, took, trades.len(), candles.len())
-            }
-            .into_actor(self)
-            .map(move |(sink, res, took, n_trades, n_candles), act, _ctx| match res {
-                Ok(commands) => {
-                    act.sink = Some(sink);
-                    metrics::counter!("tradepipe_redis_commands_total").increment(commands);
-                    metrics::histogram!("tradepipe_redis_pipeline_seconds").record(took.as_secs_f64());
-                    if let Some(r) = received_at {
-                        metrics::histogram!("tradepipe_tick_to_publish_seconds").record(r.elapsed().as_secs_f64());
-                    }
-                    Health::set(&act.health.redis, true);
-                }
-                Err(e) => {
-                    // The connection manager reconnects by itself; keep it, but back off.
-                    act.sink = Some(sink);
-                    tracing::warn!(error = %e, "Redis pipeline failed; updates dropped and counted");
-                    metrics::counter!("tradepipe_redis_unpublished_total", "kind" => "tick").increment(n_trades as u64);
-                    metrics::counter!("tradepipe_redis_unpublished_total", "kind" => "candle").increment(n_candles as u64);
-                    act.mark_down();
-                }
-            }),
-        ))
+        self.streams
+            .closed
+            .extend(candles.iter().filter(|c| c.closed).cloned());
+        self.live.candles.extend(candles);
+        self.live.received.extend(received_at);
+        self.streams.trades.extend(trades);
+        self.streams.permits += permits;
+        self.pump(ctx);
     }
 }
 
-use std::pin::Pin;
+fn count_unpublished(trades: usize, candles: usize) {
+    metrics::counter!("tradepipe_redis_unpublished_total", "kind" => "tick")
+        .increment(trades as u64);
+    metrics::counter!("tradepipe_redis_unpublished_total", "kind" => "candle")
+        .increment(candles as u64);
+}
+
+/// Each symbol's newest trade (the last in the list): by set, not by scanning the list per
+/// trade, which with a thousand symbols per batch cost more than the rest of a send.
+fn newest_per_symbol(trades: &[Trade]) -> Vec<&Trade> {
+    let mut seen: HashSet<&Symbol> = HashSet::new();
+    trades
+        .iter()
+        .rev()
+        .filter(|t| seen.insert(&t.symbol))
+        .collect()
+}
+
+/// One state per candle (symbol, interval, open time): the newest, at the place of the first,
+/// so a candle that closed and the one that opened after it still go out in that order.
+fn newest_states(candles: Vec<Candle>) -> Vec<Candle> {
+    let mut at: HashMap<(Symbol, Interval, i64), usize> = HashMap::with_capacity(candles.len());
+    let mut out: Vec<Candle> = Vec::with_capacity(candles.len());
+    for c in candles {
+        match at.entry((c.symbol.clone(), c.interval, c.open_time_ms)) {
+            std::collections::hash_map::Entry::Occupied(e) => out[*e.get()] = c,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(out.len());
+                out.push(c);
+            }
+        }
+    }
+    out
+}
 
 /// How often `leaderboard:volume:24h` is updated (for the symbols whose volume changed).
 const LEADERBOARD_EVERY: Duration = Duration::from_secs(1);
@@ -376,8 +518,8 @@ impl Actor for RedisPublisherActor {
         let period = Duration::from_millis(self.cfg.candle_throttle_ms.max(10));
         ctx.run_interval(period, |act, ctx| {
             let held = act.take_held(Instant::now(), false);
-            if let Some(f) = act.send(ctx, Vec::new(), held, None) {
-                ctx.wait(f);
+            if !held.is_empty() {
+                act.enqueue(ctx, Vec::new(), held, None, 0);
             }
         });
         let retry = Duration::from_millis(self.cfg.retry_interval_ms.max(10));
@@ -394,59 +536,62 @@ impl Supervised for RedisPublisherActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.sink = None;
         self.connecting = false;
+        // The pipelines in flight died with the old context; the outboxes are kept and go out.
+        self.live_in_flight = false;
+        self.streams_in_flight = false;
         count_restart(ACTOR);
     }
 }
 
 impl Handler<PublishBatch> for RedisPublisherActor {
-    type Result = AtomicResponse<Self, ()>;
+    type Result = ();
 
-    fn handle(&mut self, msg: PublishBatch, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: PublishBatch, ctx: &mut Context<Self>) {
         let _timer = HandlerTimer::start(ACTOR);
-        self.depth.taken(msg.trades.len() + msg.candles.len());
+        let permits = self
+            .depth
+            .taken_keeping_permits(msg.trades.len() + msg.candles.len());
         let candles = self.select_candles(msg.candles, Instant::now());
-        match self.send(ctx, msg.trades, candles, Some(msg.received_at)) {
-            Some(f) => AtomicResponse::new(f),
-            None => AtomicResponse::new(Box::pin(async {}.into_actor(self))),
-        }
+        self.enqueue(ctx, msg.trades, candles, Some(msg.received_at), permits);
     }
 }
 
 impl Handler<CacheSymbols> for RedisPublisherActor {
-    type Result = AtomicResponse<Self, ()>;
+    type Result = ();
 
-    fn handle(&mut self, msg: CacheSymbols, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: CacheSymbols, ctx: &mut Context<Self>) {
         self.symbols = msg.0;
-        let Some(mut sink) = self.sink.take() else {
-            return AtomicResponse::new(Box::pin(async {}.into_actor(self)));
+        let Some(sink) = self.sink.clone() else {
+            return;
         };
         let symbols = self.symbols.clone();
-        AtomicResponse::new(Box::pin(
-            async move {
-                let res = sink.cache_symbols(&symbols).await;
-                (sink, res)
-            }
-            .into_actor(self)
-            .map(|(sink, res), act, _| {
-                act.sink = Some(sink);
-                if let Err(e) = res {
-                    tracing::warn!(error = %e, "caching symbols in Redis failed");
-                    act.mark_down();
-                }
-            }),
-        ))
+        ctx.spawn(
+            async move { sink.cache_symbols(&symbols).await }
+                .into_actor(self)
+                .map(|res, act, _| {
+                    if let Err(e) = res {
+                        tracing::warn!(error = %e, "caching symbols in Redis failed");
+                        act.mark_down();
+                    }
+                }),
+        );
     }
 }
 
 impl Handler<FlushPublisher> for RedisPublisherActor {
-    type Result = AtomicResponse<Self, ()>;
+    type Result = ResponseFuture<()>;
 
+    /// Answers once every held-back candle and everything queued before this message has been
+    /// sent (or counted as unpublished).
     fn handle(&mut self, _msg: FlushPublisher, ctx: &mut Context<Self>) -> Self::Result {
         let held = self.take_held(Instant::now(), true);
-        match self.send(ctx, Vec::new(), held, None) {
-            Some(f) => AtomicResponse::new(f),
-            None => AtomicResponse::new(Box::pin(async {}.into_actor(self))),
-        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.flush_waiters.push(tx);
+        self.enqueue(ctx, Vec::new(), held, None, 0);
+        Box::pin(async move {
+            // An Err means the actor stopped: nothing more will be sent either way.
+            let _ = rx.await;
+        })
     }
 }
 
@@ -493,6 +638,53 @@ mod tests {
             p.leaderboard(t0 + Duration::from_secs(5)).is_empty(),
             "nothing changed"
         );
+    }
+
+    #[test]
+    fn a_coalesced_update_carries_each_candles_newest_state_once_in_first_seen_order() {
+        let state = |sym: &str, open_ms: i64, close: i64, closed: bool| {
+            let mut c = Candle::empty(sym.into(), Interval::M1, open_ms, Decimal::ONE, closed);
+            c.close = Decimal::new(close, 0);
+            c
+        };
+        let out = newest_states(vec![
+            state("A", 0, 1, false),
+            state("B", 0, 5, false),
+            state("A", 0, 2, true),       // A's minute closed...
+            state("A", 60_000, 3, false), // ...and the next one opened
+            state("B", 0, 6, false),
+        ]);
+        let got: Vec<_> = out
+            .iter()
+            .map(|c| (c.symbol.to_string(), c.open_time_ms, c.close, c.closed))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("A".into(), 0, Decimal::new(2, 0), true),
+                ("B".into(), 0, Decimal::new(6, 0), false),
+                ("A".into(), 60_000, Decimal::new(3, 0), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_newest_trade_per_symbol_is_the_last_one_seen() {
+        let trade = |sym: &str, id: u64| Trade {
+            symbol: sym.into(),
+            trade_id: id,
+            price: Decimal::new(id as i64, 0),
+            qty: Decimal::ONE,
+            time_ms: id as i64,
+            is_buyer_maker: false,
+        };
+        let trades = vec![trade("A", 1), trade("B", 2), trade("A", 3), trade("C", 4)];
+        let mut ids: Vec<u64> = newest_per_symbol(&trades)
+            .iter()
+            .map(|t| t.trade_id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, vec![2, 3, 4]);
     }
 
     #[test]

@@ -292,6 +292,22 @@ impl DaemonEnv {
         }
     }
 
+    /// Deletes every Redis key under this test's prefix.
+    pub async fn delete_redis_keys(&self) {
+        let client = redis::Client::open(self.redis_url()).expect("redis url");
+        let mut con = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis");
+        let _: () = redis::cmd("EVAL")
+            .arg("for _,k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end")
+            .arg(0)
+            .arg(format!("{}*", self.redis_prefix))
+            .query_async(&mut con)
+            .await
+            .expect("cleanup");
+    }
+
     pub fn redis_url(&self) -> String {
         std::env::var("TRADEPIPE_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())

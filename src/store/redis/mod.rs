@@ -7,7 +7,7 @@ mod publisher;
 mod retention;
 
 pub use analysis::{AnalysisPublisher, ArticleAnnouncement};
-pub use publisher::{MarketUpdate, RedisSink};
+pub use publisher::{MarketUpdate, RedisSink, StreamTrim};
 pub use retention::RedisSessionStore;
 
 use crate::config::RedisTarget;
@@ -32,6 +32,10 @@ impl RedisKeys {
     }
     pub fn ticks(&self, sym: &str) -> String {
         format!("{}price:ticks:{sym}", self.prefix)
+    }
+    /// Every closed candle of a symbol, all intervals: the stream consumer groups resume from.
+    pub fn candles_stream(&self, sym: &str) -> String {
+        format!("{}stream:candles:{sym}", self.prefix)
     }
     pub(crate) fn prices_channel(&self, sym: &str) -> String {
         format!("{}prices:{sym}", self.prefix)
