@@ -62,6 +62,16 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Print, one JSON object a line, the trades the feed client would pass on from a recorded
+    /// session (cryptofeed `ws.N.0` or v3 `.jsonl`, or a REST trades page; gzipped or not).
+    /// Several files are parallel connections of one session. A summary goes to stderr.
+    Trades {
+        /// binance, coinbase, okx, bybit or kraken.
+        #[arg(long)]
+        exchange: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Validate the configuration and print it, secrets redacted.
     CheckConfig {
         #[arg(long)]

@@ -58,6 +58,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{json}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Trades { exchange, files } => {
+            let venue: tradepipe::exchange::venue::Venue = exchange.parse()?;
+            tradepipe::exchange::recording::print_trades(
+                venue,
+                &files,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Retention {
             dry_run,
             once: _,

@@ -5,6 +5,11 @@
 //! Prices and quantities go string -> `Decimal` directly (never through `f64`): candles must be
 //! exact to the last satoshi.
 
+use super::venue::{
+    Frame, GapRepair, IdKind, Keepalive, Market, Pair, Side, TradeId, Venue, VenueTrade, VenueWire,
+};
+pub use super::wire::{WireError, excerpt};
+use super::wire::{check_notional, positive_decimal};
 use crate::domain::{Symbol, SymbolInfo, Trade};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -21,10 +26,6 @@ pub const MAX_STREAMS_PER_CONNECTION: usize = 1024;
 /// Scale Binance uses for every price and quantity string on the spot API.
 pub(crate) const WIRE_SCALE: u32 = 8;
 
-/// How many bytes of an offending message an error quotes: enough to recognise it in a log, not so
-/// much that one bad 100 kB depth snapshot floods it.
-const EXCERPT_LEN: usize = 160;
-
 /// One decoded stream message, reduced to what tradepipe acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamEvent {
@@ -35,47 +36,6 @@ pub enum StreamEvent {
     /// Anything else that is well-formed: other streams (depth, bookTicker, ...) and replies to
     /// subscription requests such as `{"result":null,"id":1}`.
     Ignored,
-}
-
-/// Why a message or payload could not be decoded. Every variant quotes a short excerpt so a log
-/// line alone identifies the offending input.
-#[derive(Debug, thiserror::Error)]
-pub enum WireError {
-    #[error("malformed JSON ({source}) in {excerpt:?}")]
-    Json {
-        #[source]
-        source: serde_json::Error,
-        excerpt: String,
-    },
-    #[error("trade message without field {field:?}: {excerpt:?}")]
-    MissingField {
-        field: &'static str,
-        excerpt: String,
-    },
-    #[error("field {field:?} is not a decimal ({value:?}): {excerpt:?}")]
-    BadDecimal {
-        field: &'static str,
-        value: String,
-        excerpt: String,
-    },
-    #[error("field {field:?} is invalid ({reason}): {excerpt:?}")]
-    BadValue {
-        field: &'static str,
-        reason: &'static str,
-        excerpt: String,
-    },
-    #[error("exchange reported an error: {excerpt:?}")]
-    Exchange { excerpt: String },
-}
-
-/// A short, lossy, UTF-8 safe prefix of `bytes` for error messages.
-pub fn excerpt(bytes: &[u8]) -> String {
-    let cut = bytes.len().min(EXCERPT_LEN);
-    let mut s = String::from_utf8_lossy(&bytes[..cut]).into_owned();
-    if bytes.len() > cut {
-        s.push('…');
-    }
-    s
 }
 
 /// The union of the fields of every shape we accept: the combined envelope (`stream`, `data`), the
@@ -163,51 +123,11 @@ fn trade_from_wire(m: &WireMsg<'_>, raw: &[u8]) -> Result<Trade, WireError> {
     .and_then(|t| checked_notional(t, raw))
 }
 
-/// The largest price or quantity accepted (1e15). Binance's price and lot filters stay many
-/// orders of magnitude below; a value near `Decimal::MAX` can only be corrupt.
-const MAX_WIRE_VALUE: Decimal = Decimal::from_parts(0xA4C6_8000, 0x0003_8D7E, 0, false, 0);
-/// The largest price × quantity of one trade accepted (1e18): candles sum it over up to a week,
-/// and `Decimal` arithmetic panics on overflow, so a hostile trade must not get near it.
-const MAX_NOTIONAL: Decimal = Decimal::from_parts(0xA764_0000, 0x0DE0_B6B3, 0, false, 0);
-
 /// Rejects a trade whose notional (price × qty) could overflow the candles' sums. Found by
 /// fuzzing the parser: it accepted a 28-digit price, and a few dozen such trades in one candle
 /// overflow its quote volume, which panics.
 fn checked_notional(t: Trade, raw: &[u8]) -> Result<Trade, WireError> {
-    match t.price.checked_mul(t.qty) {
-        Some(n) if n <= MAX_NOTIONAL => Ok(t),
-        _ => Err(WireError::BadValue {
-            field: "q",
-            reason: "price x quantity is implausibly large",
-            excerpt: excerpt(raw),
-        }),
-    }
-}
-
-/// Parses a price or quantity; Binance never reports a zero or negative one (or one above
-/// [`MAX_WIRE_VALUE`]), so such a value means the message is corrupt and must not reach the
-/// candles.
-fn positive_decimal(field: &'static str, s: &str, raw: &[u8]) -> Result<Decimal, WireError> {
-    let d = Decimal::from_str(s).map_err(|_| WireError::BadDecimal {
-        field,
-        value: s.chars().take(40).collect(),
-        excerpt: excerpt(raw),
-    })?;
-    if d <= Decimal::ZERO {
-        return Err(WireError::BadValue {
-            field,
-            reason: "must be positive",
-            excerpt: excerpt(raw),
-        });
-    }
-    if d > MAX_WIRE_VALUE {
-        return Err(WireError::BadValue {
-            field,
-            reason: "implausibly large (over 1e15)",
-            excerpt: excerpt(raw),
-        });
-    }
-    Ok(d)
+    check_notional(t.price, t.qty, "q", raw).map(|()| t)
 }
 
 fn checked_symbol(s: &str, field: &'static str, raw: &[u8]) -> Result<Symbol, WireError> {
@@ -462,9 +382,129 @@ pub(crate) fn parse_exchange_info(body: &[u8]) -> Result<Vec<SymbolInfo>, WireEr
         .collect()
 }
 
+/// A Binance trade in the venue-neutral form: the taker sold when the buyer was the maker.
+fn venue_trade(
+    t: Trade,
+    market: Market,
+    historical: bool,
+    raw: &[u8],
+) -> Result<VenueTrade, WireError> {
+    Ok(VenueTrade {
+        venue: Venue::Binance,
+        market,
+        pair: BinanceWire.pair(market, &t.symbol)?,
+        trade_id: Some(TradeId::Number(t.trade_id)),
+        price: t.price,
+        qty: t.qty,
+        time_us: super::wire::millis_to_us(t.time_ms, "T", raw)?,
+        taker_side: if t.is_buyer_maker {
+            Side::Sell
+        } else {
+            Side::Buy
+        },
+        historical,
+        symbol: t.symbol,
+    })
+}
+
+/// Binance spot on the venue trait. The daemon's Binance feed keeps its own path
+/// (`actors/exchange_feed.rs` with `parse_stream_message` and REST `historicalTrades`), whose
+/// guarantees are unchanged; this impl shares that parser, so every venue can be driven the same
+/// way (`tradepipe trades`, the replay peer, the feed step that moves Binance onto the trait).
+pub struct BinanceWire;
+
+impl VenueWire for BinanceWire {
+    fn venue(&self) -> Venue {
+        Venue::Binance
+    }
+
+    fn endpoint(&self, market: Market) -> Option<&'static str> {
+        (market == Market::Spot).then_some("wss://stream.binance.com:9443")
+    }
+
+    fn endpoint_market(&self, _url: &str) -> Market {
+        Market::Spot
+    }
+
+    /// Binance subscribes in the URL (`combined_stream_url`); the equivalent request frame is
+    /// `SUBSCRIBE` with the stream names.
+    fn subscribe_messages(&self, _market: Market, symbols: &[&str]) -> Vec<String> {
+        let streams: Vec<String> = symbols.iter().map(|s| trade_stream_name(s)).collect();
+        let params = serde_json::to_string(&streams).unwrap_or_else(|_| "[]".into());
+        vec![format!(
+            r#"{{"method":"SUBSCRIBE","params":{params},"id":1}}"#
+        )]
+    }
+
+    fn parse_frame(
+        &self,
+        market: Market,
+        frame: &[u8],
+        out: &mut Vec<VenueTrade>,
+    ) -> Result<Frame, WireError> {
+        match parse_stream_message(frame)? {
+            StreamEvent::Trade(t) => {
+                out.push(venue_trade(t, market, false, frame)?);
+                Ok(Frame::Trades)
+            }
+            StreamEvent::ServerShutdown => Ok(Frame::Reconnect),
+            StreamEvent::Ignored => Ok(Frame::Other),
+        }
+    }
+
+    fn parse_rest_trades(
+        &self,
+        market: Market,
+        symbol: Option<&str>,
+        body: &[u8],
+        out: &mut Vec<VenueTrade>,
+    ) -> Result<(), WireError> {
+        let symbol = symbol.ok_or(WireError::MissingField {
+            field: "symbol (the page does not name it)",
+            excerpt: excerpt(body),
+        })?;
+        let page = parse_historical_trades(symbol, body)?
+            .into_iter()
+            .map(|t| venue_trade(t, market, true, body))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.extend(page);
+        Ok(())
+    }
+
+    fn keepalive(&self) -> Keepalive {
+        // Binance pings every 20 s and the WebSocket layer answers; quiet symbols send nothing
+        // else, so silence is judged by the feed's configured stall timeout, not here.
+        Keepalive {
+            client_ping: None,
+            silence_limit: std::time::Duration::from_secs(60),
+        }
+    }
+
+    fn id_kind(&self, _market: Market) -> IdKind {
+        IdKind::Consecutive
+    }
+
+    fn gap_repair(&self, _market: Market) -> GapRepair {
+        GapRepair::ById {
+            rest: "GET /api/v3/historicalTrades?symbol={symbol}&fromId={id}",
+        }
+    }
+
+    fn pair(&self, _market: Market, symbol: &str) -> Result<Pair, WireError> {
+        super::venue::split_concatenated(symbol)
+            .map(|(b, q)| super::venue::pair_of(b, q))
+            .ok_or_else(|| super::venue::unsplittable(symbol))
+    }
+
+    fn max_symbols_per_connection(&self) -> usize {
+        MAX_STREAMS_PER_CONNECTION
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::wire::{MAX_NOTIONAL, MAX_WIRE_VALUE};
     use std::io::{BufRead, BufReader};
 
     const DATA: &str = concat!(
@@ -633,6 +673,32 @@ mod tests {
         assert_eq!(
             prev.map(|p| p >= 3735693016 + trades as u64 - 1),
             Some(true)
+        );
+    }
+
+    #[test]
+    fn the_venue_trait_passes_binance_trades_on_unchanged() {
+        use crate::exchange::venue::{Frame, Market, Side, VenueWire};
+        let line = br#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161601438,"s":"BTCUSDT","t":3735693016,"p":"61685.99000000","q":"0.00017000","T":1723161601437,"m":true,"M":true}}"#;
+        let mut out = Vec::new();
+        assert_eq!(
+            BinanceWire
+                .parse_frame(Market::Spot, line, &mut out)
+                .unwrap(),
+            Frame::Trades
+        );
+        let StreamEvent::Trade(direct) = parse_stream_message(line).unwrap() else {
+            panic!("not a trade");
+        };
+        assert_eq!(out[0].to_trade(out[0].numeric_id().unwrap()), direct);
+        assert_eq!(out[0].taker_side, Side::Sell);
+        assert_eq!((&*out[0].pair.base, &*out[0].pair.quote), ("BTC", "USDT"));
+        let shutdown = br#"{"e":"serverShutdown","E":1}"#;
+        assert_eq!(
+            BinanceWire
+                .parse_frame(Market::Spot, shutdown, &mut out)
+                .unwrap(),
+            Frame::Reconnect
         );
     }
 
