@@ -1,7 +1,8 @@
 //! The prediction stage, a job of the [`PollingActor`]: on a schedule, for every tracked symbol and horizon, first scores the
 //! predictions whose horizon has passed (in market time: the stored candles reach past it), then
 //! makes a new prediction from the analyses of the last hours and the stored 1m candles (see
-//! [`tradepipe_model::predict`] for the model). Each new prediction is stored once per market time and
+//! [`tradepipe_model::predict`] for the model; its confidence is the back-tested one of
+//! [`tradepipe_model::calibration`], the same table `tradepipe backtest` scores). Each new prediction is stored once per market time and
 //! published on `predictions:{SYM}`; the rolling hit rate per symbol and horizon is the gauge
 //! `tradepipe_prediction_hit_rate`.
 //!
