@@ -1,6 +1,6 @@
 //! The command line: one subcommand per job an operator runs.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -72,9 +72,55 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Replay dated news and hourly prices through the daemon's analysis and prediction code,
+    /// with no look-ahead: one prediction (JSON) a line, or with --summary the scored report
+    /// (docs/PREDICTIONS.md).
+    Backtest(BacktestArgs),
     /// Validate the configuration and print it, secrets redacted.
     CheckConfig {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+}
+
+/// `tradepipe backtest` (src/backtest): what to replay and how.
+#[derive(Debug, Clone, Args)]
+pub struct BacktestArgs {
+    /// News as JSON lines: published_at (RFC 3339), title, optional body, source, url
+    /// (scripts/news-csv-to-jsonl converts the shared CSV).
+    #[arg(long)]
+    pub news: PathBuf,
+    /// Hourly klines CSV per symbol, SYMBOL=FILE (header with `date` = bar open time, UTC,
+    /// and `close`).
+    #[arg(long, num_args = 1.., required = true)]
+    pub prices: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_value = "1h,4h,24h")]
+    pub horizons: Vec<String>,
+    /// Time between decisions.
+    #[arg(long, default_value = "1h")]
+    pub every: String,
+    /// First decision (RFC 3339 or YYYY-MM-DD; default: the first article's hour).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last decision (default: the last article's hour).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// An article counts this long after its published_at (feeds round times down to the
+    /// hour; "0m" counts it from published_at).
+    #[arg(long, default_value = "1h")]
+    pub embargo: String,
+    /// Confidence of the stated predictions: walk-forward (fitted on the calls due before
+    /// each month), shipped (the daemon's table), or a calibration file.
+    #[arg(long, default_value = "walk-forward")]
+    pub calibration: String,
+    /// Print the scored report (Markdown) instead of the prediction lines.
+    #[arg(long)]
+    pub summary: bool,
+    /// Fit the calibration on every call of this run and write it to FILE (how the shipped
+    /// table crates/model/calibration/prediction_calibration.json is made).
+    #[arg(long)]
+    pub write_calibration: Option<PathBuf>,
+    /// Configuration whose [analysis] keys and sources' reliability to use.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }

@@ -448,6 +448,17 @@ pub struct AnalysisConfig {
     pub hit_rate_window: usize,
 }
 
+impl AnalysisConfig {
+    /// How the PredictionActor and the back-test weigh evidence: one reading of the keys.
+    pub fn weigh_params(&self) -> tradepipe_model::predict::WeighParams {
+        let half_life_ms = (self.recency_half_life_hours * 3_600_000.0) as i64;
+        tradepipe_model::predict::WeighParams {
+            window: chrono::Duration::hours(self.window_hours as i64),
+            half_life: chrono::Duration::milliseconds(half_life_ms.max(1)),
+        }
+    }
+}
+
 impl Default for AnalysisConfig {
     fn default() -> Self {
         AnalysisConfig {

@@ -3,6 +3,7 @@
 
 pub mod actors; // one file per actor; bounded mailboxes, supervised
 pub mod backoff; // one retry policy: capped exponential backoff with jitter, Retry-After honoured
+pub mod backtest; // `tradepipe backtest`: news and prices replayed through the prediction code, scored
 pub mod cli; // clap definitions
 pub mod config; // typed configuration, defaults, env overrides, validation
 pub mod domain; // plain data: Trade, Candle, Interval (no I/O)

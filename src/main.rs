@@ -84,6 +84,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Backtest(args) => {
+            let cfg = Config::load(args.config.as_deref())?;
+            // As typed, under the binary's name (not its build path), for the report.
+            let command = std::iter::once("tradepipe".to_string())
+                .chain(std::env::args().skip(1))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let opts = tradepipe::backtest::options(&args, &cfg, command)?;
+            tradepipe::backtest::run(&opts, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run {
             config,
             progress,

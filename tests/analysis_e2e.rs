@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tradepipe_model::calibration::Calibration;
 use tradepipe_model::record::TrendPredictionRecord;
 use tradepipe_testkit::news_server::NewsServerConfig;
 use tradepipe_testkit::support::*;
@@ -211,8 +212,29 @@ async fn articles_are_analysed_once_and_predictions_scored_against_the_replayed_
         // horizon, exactly, and the score is within 0..1.
         let scored = scored(&pool, symbol).await;
         assert!(scored.len() >= 2);
+        // Stated with the shipped calibration of the nearest back-tested horizon: where it
+        // found no edge, every call is SIDEWAYS with confidence 0.
+        let calibration = Calibration::shipped()
+            .unwrap()
+            .for_horizon(HORIZON, scored[0].horizon_seconds);
+        let stated: Vec<f64> = calibration
+            .hit_probability
+            .iter()
+            .map(|h| ((2.0 * h - 1.0) * 10_000.0).round() / 10_000.0)
+            .collect();
         for p in &scored {
             assert_eq!(p.time_horizon, HORIZON);
+            let c = p.prediction.confidence;
+            if calibration.edge {
+                assert!(c == 0.0 || stated.contains(&c), "{c} is no calibrated value");
+            } else {
+                assert_eq!(
+                    (p.prediction.direction.as_str(), c),
+                    ("SIDEWAYS", 0.0),
+                    "{}",
+                    p.reasoning
+                );
+            }
             let o = p.actual_outcome.as_ref().expect("outcome");
             let a = p.accuracy_score.expect("accuracy");
             assert!((0.0..=1.0).contains(&a));

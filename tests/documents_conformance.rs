@@ -32,6 +32,7 @@ use tradepipe::store::{
     AnalysisCounts, DocumentStore, FullDocumentStore, StoreCounts, StoreError, open_document_store,
 };
 use tradepipe_model::analysis::{Analyzer, Direction};
+use tradepipe_model::calibration::HorizonCalibration;
 use tradepipe_model::predict::{MarketView, WeighParams, build_prediction, score};
 use tradepipe_model::record::{AnalysisRecord, TrendPredictionRecord};
 
@@ -1033,7 +1034,16 @@ fn prediction_at(symbol: &str, minute: i64) -> TrendPredictionRecord {
         window: ChronoDuration::hours(24),
         half_life: ChronoDuration::hours(6),
     };
-    build_prediction(symbol, ("1h", 3600), &market, &[], t(300), &weigh)
+    let calibration = HorizonCalibration::no_edge("1h", 3600, "test");
+    build_prediction(
+        symbol,
+        ("1h", 3600),
+        &market,
+        &[],
+        t(300),
+        &weigh,
+        &calibration,
+    )
 }
 
 async fn predictions_are_stored_once_and_scored_once(store: &dyn FullDocumentStore) {

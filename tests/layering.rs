@@ -34,6 +34,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("systemd", &["config", "telemetry", "actors"]),
+    ("backtest", &["cli", "config", "news"]),
     (
         "pipelines",
         &[

@@ -1,7 +1,8 @@
 //! The prediction stage, a job of the [`PollingActor`]: on a schedule, for every tracked symbol and horizon, first scores the
 //! predictions whose horizon has passed (in market time: the stored candles reach past it), then
 //! makes a new prediction from the analyses of the last hours and the stored 1m candles (see
-//! [`tradepipe_model::predict`] for the model). Each new prediction is stored once per market time and
+//! [`tradepipe_model::predict`] for the model; its confidence is the back-tested one of
+//! [`tradepipe_model::calibration`], the same table `tradepipe backtest` scores). Each new prediction is stored once per market time and
 //! published on `predictions:{SYM}`; the rolling hit rate per symbol and horizon is the gauge
 //! `tradepipe_prediction_hit_rate`.
 //!
@@ -18,6 +19,7 @@ use futures_util::future::LocalBoxFuture;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use tradepipe_model::calibration::{Calibration, HorizonCalibration};
 use tradepipe_model::predict::{self, MarketView, WeighParams};
 
 const ACTOR: &str = "prediction";
@@ -31,10 +33,17 @@ struct Deps {
     prices: Arc<dyn PriceHistory>,
     publisher: AnalysisPublisher,
     symbols: Arc<[String]>,
-    horizons: Arc<[(String, i64)]>,
+    horizons: Arc<[PredictionHorizon]>,
     weigh: WeighParams,
     volatility_minutes: i64,
     hit_rate_window: usize,
+}
+
+/// A configured horizon with the back-tested calibration its calls are stated with.
+struct PredictionHorizon {
+    label: String,
+    secs: i64,
+    calibration: HorizonCalibration,
 }
 
 /// One round: for every symbol, score what is due, refresh the hit rates, predict.
@@ -47,19 +56,36 @@ pub type PredictionActor = PollingActor<PredictionJob>;
 
 impl PollingActor<PredictionJob> {
     /// `symbols` are the tracked ones (market.symbols); horizons were validated with the config.
+    /// Each horizon states its calls with the calibration fitted nearest to it (the same
+    /// table the back-test writes and scores, [`Calibration::shipped`] in the daemon).
     pub fn new(
         store: Arc<dyn AnalysisStore>,
         prices: Arc<dyn PriceHistory>,
         publisher: AnalysisPublisher,
         symbols: Vec<String>,
         cfg: &AnalysisConfig,
+        calibration: &Calibration,
     ) -> Self {
-        let horizons: Vec<(String, i64)> = cfg
+        let horizons: Vec<PredictionHorizon> = cfg
             .horizons
             .iter()
-            .map(|h| (h.label().to_string(), h.secs()))
+            .map(|h| {
+                let calibration = calibration.for_horizon(h.label(), h.secs());
+                tracing::info!(
+                    horizon = h.label(),
+                    calibrated_at = %calibration.horizon,
+                    edge = calibration.edge,
+                    hit_rate = calibration.hit_rate,
+                    fitted_on = %calibration.fitted_on,
+                    "prediction confidence calibration"
+                );
+                PredictionHorizon {
+                    label: h.label().to_string(),
+                    secs: h.secs(),
+                    calibration,
+                }
+            })
             .collect();
-        let half_life_ms = (cfg.recency_half_life_hours * 3_600_000.0) as i64;
         PollingActor::with_job(PredictionJob {
             deps: Deps {
                 store,
@@ -67,10 +93,7 @@ impl PollingActor<PredictionJob> {
                 publisher,
                 symbols: symbols.into(),
                 horizons: horizons.into(),
-                weigh: WeighParams {
-                    window: chrono::Duration::hours(cfg.window_hours as i64),
-                    half_life: chrono::Duration::milliseconds(half_life_ms.max(1)),
-                },
+                weigh: cfg.weigh_params(),
                 volatility_minutes: cfg.volatility_minutes as i64,
                 hit_rate_window: cfg.hit_rate_window,
             },
@@ -96,12 +119,12 @@ impl PollJob for PredictionJob {
                     tracing::warn!(symbol, error = %e, "scoring predictions failed; retried next round");
                 }
                 for horizon in deps.horizons.iter() {
-                    if let Err(e) = update_hit_rate(&deps, symbol, &horizon.0).await {
-                        tracing::warn!(symbol, horizon = %horizon.0, error = %e, "reading the hit rate failed");
+                    if let Err(e) = update_hit_rate(&deps, symbol, &horizon.label).await {
+                        tracing::warn!(symbol, horizon = %horizon.label, error = %e, "reading the hit rate failed");
                     }
                     if let Err(e) = predict_one(&deps, symbol, horizon).await {
                         metrics::counter!("tradepipe_prediction_errors_total").increment(1);
-                        tracing::warn!(symbol, horizon = %horizon.0, error = %e, "making a prediction failed; retried next round");
+                        tracing::warn!(symbol, horizon = %horizon.label, error = %e, "making a prediction failed; retried next round");
                     }
                 }
             }
@@ -158,11 +181,8 @@ async fn update_hit_rate(deps: &Deps, symbol: &str, horizon: &str) -> anyhow::Re
 
 /// One prediction for `symbol` at the end of its newest closed 1m candle. Nothing is made
 /// before the first candle closed, and nothing twice for one market time.
-async fn predict_one(
-    deps: &Deps,
-    symbol: &str,
-    (horizon, secs): &(String, i64),
-) -> anyhow::Result<()> {
+async fn predict_one(deps: &Deps, symbol: &str, horizon: &PredictionHorizon) -> anyhow::Result<()> {
+    let (label, secs) = (horizon.label.as_str(), horizon.secs);
     let Some((prediction_time, base_price)) = deps.prices.latest_close(symbol).await? else {
         tracing::debug!(symbol, "no closed 1m candle yet; no prediction");
         return Ok(());
@@ -184,21 +204,22 @@ async fn predict_one(
     };
     let mut record = predict::build_prediction(
         symbol,
-        (horizon, *secs),
+        (label, secs),
         &market,
         &evidence,
         now,
         &deps.weigh,
+        &horizon.calibration,
     );
     let Some(id) = deps.store.insert_prediction(&record).await? else {
-        tracing::debug!(symbol, horizon = %horizon, %prediction_time, "no new market data since the last prediction");
+        tracing::debug!(symbol, horizon = label, %prediction_time, "no new market data since the last prediction");
         return Ok(());
     };
     record.id = id;
     metrics::counter!("tradepipe_predictions_total", "symbol" => symbol.to_string()).increment(1);
     tracing::info!(
         symbol,
-        horizon = %horizon,
+        horizon = label,
         direction = record.prediction.direction.as_str(),
         confidence = record.prediction.confidence,
         articles = evidence.len(),

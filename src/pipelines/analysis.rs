@@ -20,6 +20,7 @@ use anyhow::Context as _;
 use std::sync::Arc;
 use tradepipe_model::aliases::SymbolAliases;
 use tradepipe_model::analysis::Analyzer;
+use tradepipe_model::calibration::Calibration;
 
 pub(crate) struct AnalysisPipeline {
     sentiment: Addr<SentimentActor>,
@@ -46,12 +47,16 @@ impl AnalysisPipeline {
         let sentiment =
             Supervisor::start(move |_| SentimentActor::new(s, pool, p, c).with_capacity(cap));
 
+        let calibration = Calibration::shipped()
+            .map_err(anyhow::Error::msg)
+            .context("prediction confidence")?;
         let predictor = PredictionActor::new(
             store,
             prices,
             publisher,
             cfg.market.symbols.clone(),
             &cfg.analysis,
+            &calibration,
         )
         .with_capacity(cap);
         let prediction = Supervisor::start(move |_| predictor);

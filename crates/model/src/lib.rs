@@ -15,6 +15,7 @@
 
 pub mod aliases; // mention -> trading symbol table, shared with the normalizer
 pub mod analysis; // Analyzer: the whole analysis_results document for one article
+pub mod calibration; // back-tested hit probability of a raw news call: the stated confidence
 pub mod causal; // cause -> effect statements ("fell after", "sparked")
 pub mod cli; // line-oriented analyze and eval commands (reader in, writer out)
 pub mod entities; // gazetteers + alias table + capitalised-span heuristic

@@ -6,13 +6,17 @@
 //!    `recency × source reliability × sentiment confidence × relevance of the symbol`;
 //! 2. the weighted mean sentiment score `s` (−1..1) decides the direction: UP above
 //!    [`DIRECTION_THRESHOLD`], DOWN below its negative, SIDEWAYS between;
-//! 3. confidence grows with |s| and with the effective number of articles;
+//! 3. the raw confidence grows with |s| and with the effective number of articles; the stated
+//!    direction and confidence are that raw call calibrated on a back-test
+//!    ([`crate::calibration`]): the probability `h` that such a call came true, as `2h − 1`, or
+//!    SIDEWAYS with confidence 0 where the news showed no edge at the horizon;
 //! 4. the price target is the base price moved by a fraction of the horizon's realised
 //!    volatility in the predicted direction, ± one volatility for low/high;
 //! 5. after the horizon, the outcome is what the candles say; the score rewards the right
 //!    direction (70 %) and a price inside the target range (30 %).
 
 use crate::analysis::{Direction, MODEL_VERSION};
+use crate::calibration::HorizonCalibration;
 use crate::hash::round4;
 use crate::record::{
     ActualOutcome, ContributingArticle, Evidence, ModelMetadata, PredictionCore, PriceTarget,
@@ -290,24 +294,40 @@ pub struct MarketView {
     pub minute_volatility: Option<f64>,
 }
 
-/// Steps 1–4 into one stored prediction.
+/// Steps 1–4 into one stored prediction: the PredictionActor's and the back-test's one path.
 pub fn build_prediction(
     symbol: &str,
-    (time_horizon, horizon_seconds): (&str, i64),
+    horizon: (&str, i64),
     market: &MarketView,
     evidence: &[Evidence],
     now: DateTime<Utc>,
     weigh: &WeighParams,
+    calibration: &HorizonCalibration,
 ) -> TrendPredictionRecord {
     let agg = aggregate(evidence, now, weigh);
+    prediction_from_aggregate(symbol, horizon, market, agg, now, weigh, calibration)
+}
+
+/// Steps 3–4 on an [`aggregate`] already made: the back-test folds the evidence once per
+/// decision and states it for every horizon.
+pub fn prediction_from_aggregate(
+    symbol: &str,
+    (time_horizon, horizon_seconds): (&str, i64),
+    market: &MarketView,
+    agg: Aggregate,
+    now: DateTime<Utc>,
+    weigh: &WeighParams,
+    calibration: &HorizonCalibration,
+) -> TrendPredictionRecord {
+    let call = calibration.apply(agg.direction, agg.confidence);
     let vol = horizon_volatility(market.minute_volatility, horizon_seconds);
     let band = sideways_band(vol);
-    let target = price_target(market.base_price, agg.direction, agg.confidence, vol);
+    let target = price_target(market.base_price, call.direction, call.confidence, vol);
     let reasoning = reasoning(
         symbol,
         time_horizon,
         &agg,
-        evidence,
+        calibration,
         market,
         vol,
         &target,
@@ -320,8 +340,8 @@ pub fn build_prediction(
         time_horizon: time_horizon.to_string(),
         horizon_seconds,
         prediction: PredictionCore {
-            direction: agg.direction,
-            confidence: agg.confidence,
+            direction: call.direction,
+            confidence: call.confidence,
             price_target: target,
             base_price: market.base_price,
             horizon_volatility: round6(vol),
@@ -345,16 +365,17 @@ fn reasoning(
     symbol: &str,
     horizon: &str,
     agg: &Aggregate,
-    evidence: &[Evidence],
+    calibration: &HorizonCalibration,
     market: &MarketView,
     vol: f64,
     target: &PriceTarget,
     weigh: &WeighParams,
 ) -> String {
     let c = &agg.counts;
+    let articles = c.bullish_count + c.bearish_count + c.neutral_count;
     let mut s = String::new();
     let window_h = weigh.window.num_hours();
-    if evidence.is_empty() {
+    if articles == 0 {
         let _ = write!(
             s,
             "No analysed articles mention {symbol} in the last {window_h} hours, so there is no news signal: SIDEWAYS with no confidence."
@@ -362,8 +383,7 @@ fn reasoning(
     } else {
         let _ = write!(
             s,
-            "Based on {} articles in the last {window_h} hours mentioning {symbol} ({} bullish, {} bearish, {} neutral; worth {:.1} equally weighted articles), the weighted sentiment is {:+.2}, ",
-            evidence.len(),
+            "Based on {articles} articles in the last {window_h} hours mentioning {symbol} ({} bullish, {} bearish, {} neutral; worth {:.1} equally weighted articles), the weighted sentiment is {:+.2}, ",
             c.bullish_count,
             c.bearish_count,
             c.neutral_count,
@@ -376,6 +396,30 @@ fn reasoning(
             Direction::Sideways => "too balanced or weak to expect a move",
         };
         let _ = write!(s, "{verdict} over {horizon}.");
+        if agg.direction != Direction::Sideways {
+            let [lo, hi] = calibration.hit_rate_ci95;
+            if calibration.edge {
+                let h = calibration.hit_probability(agg.confidence);
+                let _ = write!(
+                    s,
+                    " In the back-test ({}), such calls at {} came true {:.0} % of the time, so it is called with confidence {:.2}.",
+                    calibration.fitted_on,
+                    calibration.horizon,
+                    h * 100.0,
+                    2.0 * h - 1.0
+                );
+            } else {
+                let _ = write!(
+                    s,
+                    " But in the back-test ({}) news calls at {} came true {:.1} % of the time (95 % interval {:.1}–{:.1} %): no edge, so it is called SIDEWAYS with no confidence.",
+                    calibration.fitted_on,
+                    calibration.horizon,
+                    calibration.hit_rate * 100.0,
+                    lo * 100.0,
+                    hi * 100.0
+                );
+            }
+        }
         if let Some(top) = agg.contributors.first() {
             let _ = write!(
                 s,
@@ -417,12 +461,7 @@ pub fn score(
     price_time: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> (ActualOutcome, f64) {
-    let base = p.prediction.base_price;
-    let change = if base.is_zero() {
-        0.0
-    } else {
-        ((price - base) / base).to_f64().unwrap_or(0.0)
-    };
+    let change = relative_change(p.prediction.base_price, price);
     let direction = direction_of(change, p.prediction.sideways_band);
     let t = &p.prediction.price_target;
     let within = t.low <= price && price <= t.high;
@@ -460,6 +499,26 @@ pub fn score(
         },
         accuracy,
     )
+}
+
+/// `(price − base) / base`: the move a prediction is scored on (0 for a zero base).
+pub fn relative_change(base: Decimal, price: Decimal) -> f64 {
+    if base.is_zero() {
+        0.0
+    } else {
+        ((price - base) / base).to_f64().unwrap_or(0.0)
+    }
+}
+
+/// Whether an UP or DOWN call came true: the price strictly higher (UP) or strictly lower
+/// (DOWN) at the horizon, however little. `None` for SIDEWAYS, which calls no direction. This is
+/// what a calibrated confidence is a probability of ([`crate::calibration`]).
+pub fn call_came_true(direction: Direction, change: f64) -> Option<bool> {
+    match direction {
+        Direction::Up => Some(change > 0.0),
+        Direction::Down => Some(change < 0.0),
+        Direction::Sideways => None,
+    }
 }
 
 /// Fraction of scored predictions whose direction was right (`None` without any).
@@ -639,13 +698,94 @@ mod tests {
         assert_eq!(flat.mid, base);
     }
 
+    fn no_edge() -> HorizonCalibration {
+        HorizonCalibration::no_edge("1h", 3600, "test")
+    }
+
+    /// Calls at 24h that came true 55 % (weakest raw confidence) to 75 % (strongest).
+    fn edge_24h() -> HorizonCalibration {
+        HorizonCalibration {
+            edge: true,
+            hit_rate: 0.6,
+            hit_rate_ci95: [0.55, 0.65],
+            hit_probability: vec![0.55, 0.6, 0.65, 0.7, 0.75],
+            ..HorizonCalibration::no_edge("24h", 86_400, "test")
+        }
+    }
+
+    #[test]
+    fn the_stated_call_is_the_calibrated_one() {
+        let market = MarketView {
+            prediction_time: now(),
+            base_price: dec("100.00"),
+            minute_volatility: Some(0.001),
+        };
+        let bull = [
+            ev("a", Label::Bullish, 0.7, 1, 0.9),
+            ev("b", Label::Bullish, 0.6, 2, 0.9),
+        ];
+        let raw = aggregate(&bull, now(), &params());
+        assert_eq!(raw.direction, Direction::Up);
+        let with_edge = build_prediction(
+            "BTCUSDT",
+            ("24h", 86_400),
+            &market,
+            &bull,
+            now(),
+            &params(),
+            &edge_24h(),
+        );
+        assert_eq!(with_edge.prediction.direction, Direction::Up);
+        let h = edge_24h().hit_probability(raw.confidence);
+        assert!((with_edge.prediction.confidence - (2.0 * h - 1.0)).abs() < 1e-4);
+        assert!(
+            with_edge.reasoning.contains("came true"),
+            "{}",
+            with_edge.reasoning
+        );
+        assert!(with_edge.prediction.price_target.mid > market.base_price);
+
+        let without = build_prediction(
+            "BTCUSDT",
+            ("1h", 3600),
+            &market,
+            &bull,
+            now(),
+            &params(),
+            &no_edge(),
+        );
+        assert_eq!(
+            (without.prediction.direction, without.prediction.confidence),
+            (Direction::Sideways, 0.0)
+        );
+        assert_eq!(without.prediction.price_target.mid, market.base_price);
+        assert!(
+            without.reasoning.contains("no edge"),
+            "{}",
+            without.reasoning
+        );
+        assert_eq!(
+            without.contributing_articles.len(),
+            2,
+            "the evidence is still shown"
+        );
+    }
+
     fn prediction(direction: Direction) -> TrendPredictionRecord {
         let market = MarketView {
             prediction_time: now(),
             base_price: dec("100.00"),
             minute_volatility: Some(0.001),
         };
-        let mut p = build_prediction("BTCUSDT", ("1h", 3600), &market, &[], now(), &params());
+        let mut p = build_prediction(
+            "BTCUSDT",
+            ("1h", 3600),
+            &market,
+            &[],
+            now(),
+            &params(),
+            &no_edge(),
+        );
         p.prediction.direction = direction;
         p
     }
@@ -701,6 +841,7 @@ mod tests {
             &evidence,
             now(),
             &params(),
+            &edge_24h(),
         );
         assert!(
             p.reasoning.contains("Based on 1 articles"),
