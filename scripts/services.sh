@@ -76,3 +76,14 @@ ensure_test_tools() {
   fi
   say "promtool and prometheus installed"
 }
+
+# A streaming replica of the local primary for tests/read_replica.rs (scripts/pg-replica: a hot
+# standby from pg_basebackup on 127.0.0.1:55433; the primary only gets a replication line in
+# pg_hba.conf and a reload if it lacks one). Exports its server URL; fails when it cannot be made
+# (another primary than the local one, no PostgreSQL binaries, no rights).
+ensure_replica() {
+  [ -z "${TRADEPIPE_DATABASE_URL:-}" ] || { say "TRADEPIPE_DATABASE_URL is set: no local replica"; return 1; }
+  scripts/pg-replica ensure || return 1
+  TRADEPIPE_TEST_REPLICA_URL="$(scripts/pg-replica url)"
+  export TRADEPIPE_TEST_REPLICA_URL="${TRADEPIPE_TEST_REPLICA_URL%/*}"   # the server; tests add their database
+}

@@ -18,6 +18,7 @@ pub use redis_target::{RedisTarget, RedisTls};
 /// also reachable as `TRADEPIPE__SECTION__KEY` (double underscores).
 pub(crate) const ENV_SHORTCUTS: &[(&str, &str)] = &[
     ("TRADEPIPE_DATABASE_URL", "database.url"),
+    ("TRADEPIPE_DATABASE_READ_URLS", "database.read_urls"),
     ("TRADEPIPE_REDIS_URL", "redis.url"),
     ("TRADEPIPE_BINANCE_WS_URL", "binance.ws_url"),
     ("TRADEPIPE_BINANCE_REST_URL", "binance.rest_url"),
@@ -55,6 +56,15 @@ pub struct Config {
 pub struct DatabaseConfig {
     pub url: Secret,
     pub max_connections: u32,
+    /// Hot standbys of `url` for the reads that tolerate lag (`store::postgres::replicas`);
+    /// `TRADEPIPE_DATABASE_READ_URLS=url,url` overrides. What a URL leaves out (user and
+    /// password, database, `ssl*` parameters) is taken from `url`.
+    #[serde(deserialize_with = "secrets_from_list_or_csv")]
+    pub read_urls: Vec<Secret>,
+    /// A replica further behind the primary than this is skipped until it catches up.
+    pub replica_max_lag_ms: u64,
+    /// How often every replica's health and lag are checked (also the lag's resolution).
+    pub replica_check_interval_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -62,6 +72,9 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: Secret("postgres://postgres@127.0.0.1:5432/tradepipe".into()),
             max_connections: 8,
+            read_urls: Vec::new(),
+            replica_max_lag_ms: 5_000,
+            replica_check_interval_ms: 1_000,
         }
     }
 }
@@ -716,6 +729,23 @@ impl Config {
             self.database.url.expose(),
             &["postgres", "postgresql"],
         )?;
+        for read_url in &self.database.read_urls {
+            check_url(
+                "database.read_urls",
+                read_url.expose(),
+                &["postgres", "postgresql"],
+            )?;
+        }
+        let db = &self.database;
+        if db.replica_check_interval_ms < 100
+            || db.replica_max_lag_ms < db.replica_check_interval_ms
+        {
+            return Err(invalid(
+                "database.replica_max_lag_ms",
+                "replica_check_interval_ms must be at least 100 and replica_max_lag_ms at least \
+                 replica_check_interval_ms (lag is measured in steps of one check)",
+            ));
+        }
         check_url("redis.url", self.redis.url.expose(), &["redis", "rediss"])?;
         if !self.redis.tls.is_empty() && !self.redis.url.expose().starts_with("rediss://") {
             return Err(invalid(
@@ -853,6 +883,9 @@ impl Config {
     pub fn to_redacted_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database.url = Secret(self.database.url.redacted());
+        shown.database.read_urls = (self.database.read_urls.iter())
+            .map(|u| Secret(u.redacted()))
+            .collect();
         shown.redis.url = Secret(self.redis.url.redacted());
         shown.documents.mongodb_url = Secret(self.documents.mongodb_url.redacted());
         shown.binance.api_key = self.binance.api_key.as_ref().map(|_| Secret("***".into()));
@@ -896,20 +929,34 @@ fn check_scheme(key: &'static str, u: &url::Url, schemes: &[&str]) -> Result<(),
 fn symbols_from_list_or_csv<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Vec<String>, D::Error> {
+    Ok(list_or_csv(d)?.iter().map(|s| s.to_uppercase()).collect())
+}
+
+/// `read_urls = ["postgres://..."]` in TOML, or comma-separated from the environment (a comma
+/// inside one URL is written `%2C`).
+fn secrets_from_list_or_csv<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<Secret>, D::Error> {
+    Ok(list_or_csv(d)?.into_iter().map(Secret).collect())
+}
+
+/// A list, or one string of comma-separated items; items trimmed, empty ones dropped.
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum ListOrCsv {
         List(Vec<String>),
         Csv(String),
     }
-    Ok(match ListOrCsv::deserialize(d)? {
-        ListOrCsv::List(v) => v.into_iter().map(|s| s.trim().to_uppercase()).collect(),
-        ListOrCsv::Csv(s) => s
-            .split(',')
-            .map(|p| p.trim().to_uppercase())
-            .filter(|p| !p.is_empty())
-            .collect(),
-    })
+    let items = match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(v) => v,
+        ListOrCsv::Csv(s) => s.split(',').map(str::to_string).collect(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect())
 }
 
 #[cfg(test)]
@@ -994,9 +1041,11 @@ mod tests {
         c.database.url = Secret("postgres://u:pw-123@h/db".into());
         c.binance.api_key = Some(Secret("KEY-456".into()));
         c.redis.url = Secret("rediss://:pw-789@h:6380/0?token=tk-000".into());
+        c.database.read_urls = vec![Secret("postgres://u:pw-321@replica/db".into())];
         let shown = c.to_redacted_toml();
+        assert!(shown.contains("replica"), "{shown}");
         assert!(
-            ["pw-123", "KEY-456", "pw-789", "tk-000"]
+            ["pw-123", "KEY-456", "pw-789", "tk-000", "pw-321"]
                 .iter()
                 .all(|s| !shown.contains(s)),
             "{shown}"

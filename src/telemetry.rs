@@ -2,6 +2,7 @@
 //! listener that serves `/metrics`, `/healthz` and `/readyz`.
 
 use crate::config::{LogConfig, LogFormat};
+use crate::store::postgres::{ReadRouter, ReplicaState};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -116,12 +117,15 @@ fn spawn_upkeep(handle: PrometheusHandle, every: Duration) -> Result<(), Telemet
 }
 
 /// Readiness inputs, set by the components that know: the writer (PostgreSQL), the publisher
-/// (Redis) and the feed (connected). `/readyz` answers 200 only when all are true.
+/// (Redis) and the feed (connected). `/readyz` answers 200 only when all are true. The read
+/// replicas, when configured, are shown (`replicas=usable/configured`) but do not count: without
+/// one, reads go to the primary.
 #[derive(Debug, Default)]
 pub struct Health {
     pub postgres: AtomicBool,
     pub redis: AtomicBool,
     pub feed: AtomicBool,
+    pub replicas: OnceLock<ReadRouter>,
 }
 
 impl Health {
@@ -134,7 +138,17 @@ impl Health {
         let redis = self.redis.load(Ordering::Relaxed);
         let feed = self.feed.load(Ordering::Relaxed);
         let ok = pg && redis && feed;
-        (ok, format!("postgres={pg} redis={redis} feed={feed}\n"))
+        let replicas = match self.replicas.get().map(|r| r.status()) {
+            Some(all) if !all.is_empty() => {
+                let usable = all.iter().filter(|r| r.state == ReplicaState::Usable);
+                format!(" replicas={}/{}", usable.count(), all.len())
+            }
+            _ => String::new(),
+        };
+        (
+            ok,
+            format!("postgres={pg} redis={redis} feed={feed}{replicas}\n"),
+        )
     }
 }
 

@@ -155,3 +155,36 @@ fn query_string_passwords_are_redacted() {
         assert!(out.contains(kept), "{kept} missing:\n{out}");
     }
 }
+
+#[test]
+fn read_replicas_come_from_the_environment_redacted() {
+    let (ok, out, err) = check_config(
+        &[],
+        &[
+            (
+                "TRADEPIPE_DATABASE_READ_URLS",
+                "postgres://ro:pw-r1@replica-1:5432/tp, postgres://replica-2",
+            ),
+            ("TRADEPIPE__DATABASE__REPLICA_MAX_LAG_MS", "2500"),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(!out.contains("pw-r1"), "{out}");
+    let v: toml::Value = toml::from_str(&out).expect("check-config prints TOML");
+    let urls: Vec<&str> = v["database"]["read_urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(urls.len(), 2, "{urls:?}");
+    assert!(urls[0].contains("replica-1:5432") && urls[1].contains("replica-2"));
+    assert_eq!(v["database"]["replica_max_lag_ms"].as_integer(), Some(2500));
+    // Lag is measured in steps of one check: a maximum below one check is refused.
+    let (ok, _, err) = check_config(&[], &[("TRADEPIPE__DATABASE__REPLICA_MAX_LAG_MS", "50")]);
+    assert!(!ok);
+    assert!(err.contains("database.replica_max_lag_ms"), "{err}");
+    let (ok, _, err) = check_config(&[], &[("TRADEPIPE_DATABASE_READ_URLS", "mysql://replica")]);
+    assert!(!ok);
+    assert!(err.contains("database.read_urls"), "{err}");
+}

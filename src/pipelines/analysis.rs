@@ -38,7 +38,8 @@ impl AnalysisPipeline {
         let keys = RedisKeys::new(cfg.redis.key_prefix.clone());
         let conn = resources.redis().await.context("analysis updates")?;
         let publisher = AnalysisPublisher::new(conn, keys);
-        let prices = Arc::new(PgPriceHistory::new(resources.pg.clone()));
+        // Candle reads tolerate lag: a read replica serves them when one is configured.
+        let prices = Arc::new(PgPriceHistory::new(resources.reads.clone()));
 
         let analyzer = Arc::new(Analyzer::with_aliases(&SymbolAliases::default_crypto()));
         let pool = sentiment::start_pool(cfg.analysis.workers, analyzer);

@@ -53,6 +53,7 @@ async fn daemon(cfg: Config, opts: RunOptions) -> anyhow::Result<ExitCode> {
     let resources = Resources::open(&cfg)
         .await
         .context("connecting to PostgreSQL")?;
+    let _ = health.replicas.set(resources.reads.clone());
     let progress = Arc::new(Progress::default());
     let market = market::MarketPipeline::start(&cfg, &resources, health.clone(), progress.clone())
         .await

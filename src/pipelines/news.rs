@@ -46,7 +46,7 @@ impl NewsPipeline {
             return Ok(None);
         }
         // On the MongoDB backend the shared pool is simply not used by the document store.
-        let store = open_document_store(&cfg.documents, resources.pg.clone())
+        let store = open_document_store(&cfg.documents, resources.reads.clone())
             .await
             .context("opening the document store")?;
         store

@@ -1,7 +1,9 @@
 //! The connections the pipelines share, opened once and handed out: one PostgreSQL pool sized by
 //! `database.max_connections` (the news, analysis and retention stores and the market store's
 //! start-up reads all draw from it) and one Redis connection manager (crawl locks and analysis
-//! updates), instead of a pool and a connection per pipeline.
+//! updates), instead of a pool and a connection per pipeline. With `database.read_urls`, a
+//! [`ReadRouter`] in front of that pool sends the reads that tolerate lag to read replicas and
+//! checks them in the background until the pool is closed.
 //!
 //! Three connections stay apart on purpose. The market writer and the Redis publisher, the hot
 //! path, open theirs on their own arbiter threads, so their sockets are driven by the runtime
@@ -11,6 +13,7 @@
 
 use crate::config::Config;
 use crate::store;
+use crate::store::postgres::ReadRouter;
 use anyhow::Context as _;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
@@ -21,6 +24,8 @@ use tokio::sync::OnceCell;
 pub struct Resources {
     /// The shared pool, connected and migrated.
     pub pg: PgPool,
+    /// The same pool, and the read replicas for the reads that tolerate lag.
+    pub reads: ReadRouter,
     redis: OnceCell<ConnectionManager>,
     redis_target: crate::config::RedisTarget,
 }
@@ -30,8 +35,15 @@ impl Resources {
     /// connected on first use, so a daemon whose pipelines need no shared Redis connection starts
     /// while Redis is away (the publisher reconnects on its own).
     pub async fn open(cfg: &Config) -> anyhow::Result<Resources> {
+        let pg = connect_and_migrate(cfg).await?;
+        let reads = ReadRouter::connect(pg.clone(), &cfg.database)
+            .context("configuring the read replicas (database.read_urls)")?;
+        if reads.has_replicas() {
+            tokio::spawn(reads.clone().run_checks());
+        }
         Ok(Resources {
-            pg: connect_and_migrate(cfg).await?,
+            pg,
+            reads,
             redis: OnceCell::new(),
             redis_target: cfg.redis.target(),
         })

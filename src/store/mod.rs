@@ -31,13 +31,14 @@ pub use postgres::{PgMarketStore, connect, connect_lazy, migrate};
 pub use spool::{Spool, SpoolError, SpoolSegment};
 pub use spool_thread::SpoolThread;
 
-/// Opens the configured document store: PostgreSQL on the daemon's pool (the default), or
+/// Opens the configured document store: PostgreSQL on the daemon's pool and read replicas
+/// (the default), or
 /// MongoDB at `cfg.mongodb_url` (the client connects lazily). Call [`DocumentStore::prepare`]
 /// before use: it creates MongoDB's indexes and checks PostgreSQL's migration, and is where an
 /// unreachable server first shows up.
 pub async fn open_document_store(
     cfg: &crate::config::DocumentsConfig,
-    pg: sqlx::PgPool,
+    pg: impl Into<postgres::ReadRouter>,
 ) -> Result<std::sync::Arc<dyn FullDocumentStore>, StoreError> {
     use crate::config::DocumentBackend;
     Ok(match cfg.backend {

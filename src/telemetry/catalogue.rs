@@ -490,6 +490,24 @@ pub const CATALOGUE: &[MetricDef] = &[
         help: "Round trip of the PostgreSQL ping (successful pings only).",
     },
     MetricDef {
+        name: "tradepipe_postgres_replica_usable",
+        kind: Gauge,
+        labels: &[("replica", Values::Runtime)],
+        help: "1 while the read replica (host:port from database.read_urls) receives reads: it answers, is a standby and is within database.replica_max_lag_ms.",
+    },
+    MetricDef {
+        name: "tradepipe_postgres_replica_lag_seconds",
+        kind: Gauge,
+        labels: &[("replica", Values::Runtime)],
+        help: "How long ago the primary had written no more than the replica has replayed (0: caught up), at the last check that reached it.",
+    },
+    MetricDef {
+        name: "tradepipe_postgres_reads_total",
+        kind: Counter,
+        labels: &[("target", Values::Fixed(&["replica", "primary"]))],
+        help: "Reads that tolerate lag (predictor candles and evidence, due predictions, counts), by the server that answered.",
+    },
+    MetricDef {
         name: "tradepipe_redis_up",
         kind: Gauge,
         labels: &[],

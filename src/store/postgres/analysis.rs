@@ -4,6 +4,13 @@
 //! Documents are stored whole in `doc` (JSONB) and read back from it; the columns beside it are
 //! projections for the seed's indexes and for the queries here. The article's `doc` carries an
 //! `analysis_status` too, kept equal to the column by every update here.
+//!
+//! Three reads tolerate lag and go through the [`super::ReadRouter`] (a read replica when one
+//! is configured): the evidence a prediction weighs (hours of analyses; one a replica lacks is
+//! weighed next round), the due predictions to score (one a replica does not show yet is scored
+//! next round; scoring itself is an update on the primary that skips what is already scored),
+//! and the counts. The hit rate reads the scores this round just wrote, so it stays on the
+//! primary, as do the claims and everything that writes.
 
 use super::{Call, PgDocumentStore, pg_err};
 use crate::domain::{Article, ProcessingStatus};
@@ -198,27 +205,32 @@ impl AnalysisStore for PgDocumentStore {
             Option<f64>,
             f64,
         );
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT a.id::text, a.title, a.source_name, a.published_at, r.analyzed_at,
-                    r.doc->'sentiment',
-                    (SELECT max((e->>'relevance')::float8)
-                       FROM jsonb_array_elements(r.doc->'entities') e
-                      WHERE e->>'symbol' = $1),
-                    COALESCE((s.metadata->>'reliability_score')::float8, 0.5)
-             FROM content.analysis_results r
-             JOIN content.articles a ON a.id = r.article_id
-             LEFT JOIN content.news_sources s ON s.name = a.source_name
-             WHERE r.analyzed_at >= $2
-               AND r.symbols @> ARRAY[$1]::varchar[]
-             ORDER BY r.analyzed_at, a.id
-             LIMIT $3",
-        )
-        .bind(symbol)
-        .bind(since)
-        .bind(MAX_EVIDENCE)
-        .fetch_all(self.pool())
-        .await
-        .map_err(|e| pg_err(&ctx, e))?;
+        let rows: Vec<Row> = self
+            .reads()
+            .read(|pool| async move {
+                sqlx::query_as(
+                    "SELECT a.id::text, a.title, a.source_name, a.published_at, r.analyzed_at,
+                            r.doc->'sentiment',
+                            (SELECT max((e->>'relevance')::float8)
+                               FROM jsonb_array_elements(r.doc->'entities') e
+                              WHERE e->>'symbol' = $1),
+                            COALESCE((s.metadata->>'reliability_score')::float8, 0.5)
+                     FROM content.analysis_results r
+                     JOIN content.articles a ON a.id = r.article_id
+                     LEFT JOIN content.news_sources s ON s.name = a.source_name
+                     WHERE r.analyzed_at >= $2
+                       AND r.symbols @> ARRAY[$1]::varchar[]
+                     ORDER BY r.analyzed_at, a.id
+                     LIMIT $3",
+                )
+                .bind(symbol)
+                .bind(since)
+                .bind(MAX_EVIDENCE)
+                .fetch_all(&pool)
+                .await
+            })
+            .await
+            .map_err(|e| pg_err(&ctx, e))?;
         Ok(rows
             .into_iter()
             .map(
@@ -281,17 +293,22 @@ impl AnalysisStore for PgDocumentStore {
         market_time: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<TrendPredictionRecord>, StoreError> {
-        let rows: Vec<(String, Json<serde_json::Value>)> = sqlx::query_as(
-            "SELECT id::text, doc FROM content.trend_predictions
-             WHERE symbol = $1 AND scored_at IS NULL AND due_at <= $2
-             ORDER BY due_at, id LIMIT $3",
-        )
-        .bind(symbol)
-        .bind(market_time)
-        .bind(limit_i64(limit))
-        .fetch_all(self.pool())
-        .await
-        .map_err(|e| pg_err(format!("reading due predictions for {symbol}"), e))?;
+        let rows: Vec<(String, Json<serde_json::Value>)> = self
+            .reads()
+            .read(|pool| async move {
+                sqlx::query_as(
+                    "SELECT id::text, doc FROM content.trend_predictions
+                     WHERE symbol = $1 AND scored_at IS NULL AND due_at <= $2
+                     ORDER BY due_at, id LIMIT $3",
+                )
+                .bind(symbol)
+                .bind(market_time)
+                .bind(limit_i64(limit))
+                .fetch_all(&pool)
+                .await
+            })
+            .await
+            .map_err(|e| pg_err(format!("reading due predictions for {symbol}"), e))?;
         rows.into_iter().map(prediction_from).collect()
     }
 
@@ -354,20 +371,28 @@ impl AnalysisStore for PgDocumentStore {
 
     async fn analysis_counts(&self) -> Result<AnalysisCounts, StoreError> {
         const CTX: &str = "counting analysis documents";
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT analysis_status, count(*) FROM content.articles GROUP BY analysis_status",
-        )
-        .fetch_all(self.pool())
-        .await
-        .map_err(|e| pg_err(CTX, e))?;
-        let (results, predictions, scored): (i64, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM content.analysis_results),
-                    (SELECT count(*) FROM content.trend_predictions),
-                    (SELECT count(*) FROM content.trend_predictions WHERE scored_at IS NOT NULL)",
-        )
-        .fetch_one(self.pool())
-        .await
-        .map_err(|e| pg_err(CTX, e))?;
+        type Totals = (i64, i64, i64);
+        let (rows, (results, predictions, scored)): (Vec<(String, i64)>, Totals) = self
+            .reads()
+            .read(|pool| async move {
+                let rows = sqlx::query_as(
+                    "SELECT analysis_status, count(*) FROM content.articles
+                     GROUP BY analysis_status",
+                )
+                .fetch_all(&pool)
+                .await?;
+                let totals = sqlx::query_as(
+                    "SELECT (SELECT count(*) FROM content.analysis_results),
+                            (SELECT count(*) FROM content.trend_predictions),
+                            (SELECT count(*) FROM content.trend_predictions
+                              WHERE scored_at IS NOT NULL)",
+                )
+                .fetch_one(&pool)
+                .await?;
+                Ok((rows, totals))
+            })
+            .await
+            .map_err(|e| pg_err(CTX, e))?;
         let mut c = AnalysisCounts {
             results: results.unsigned_abs(),
             predictions: predictions.unsigned_abs(),

@@ -12,7 +12,7 @@
 //! body, symbols, ...) are filled from the same value for SQL queries, indexes and full-text
 //! search.
 
-use super::{Call, pg_err};
+use super::{Call, ReadRouter, pg_err};
 use crate::domain::news::{FeedEntryMeta, RateLimit, SourceKind, SourceMetadata, SourceSelectors};
 use crate::domain::{Article, NewsSource, RawArticle};
 use crate::store::contract::{check_completion, status_from_str, validate_url_hash};
@@ -28,17 +28,28 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct PgDocumentStore {
     pool: PgPool,
+    /// The same primary, and the replicas the reads that tolerate lag may use.
+    reads: ReadRouter,
 }
 
 impl PgDocumentStore {
-    /// Uses the daemon's pool; the schema comes from the embedded migrations
-    /// (`store::migrate`), which [`DocumentStore::prepare`] checks were applied.
-    pub fn new(pool: PgPool) -> Self {
-        PgDocumentStore { pool }
+    /// Uses the daemon's pool (or a [`ReadRouter`]: its primary, and its replicas for the reads
+    /// that tolerate lag); the schema comes from the embedded migrations (`store::migrate`),
+    /// which [`DocumentStore::prepare`] checks were applied.
+    pub fn new(pool: impl Into<ReadRouter>) -> Self {
+        let reads = pool.into();
+        PgDocumentStore {
+            pool: reads.primary().clone(),
+            reads,
+        }
     }
 
     pub(super) fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    pub(super) fn reads(&self) -> &ReadRouter {
+        &self.reads
     }
 }
 
@@ -447,17 +458,23 @@ impl DocumentStore for PgDocumentStore {
         }))
     }
 
+    /// Backlog gauges and the progress line: a replica's counts do.
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
         const CTX: &str = "counting documents";
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT processing_status, count(*) FROM content.raw_articles
-             GROUP BY processing_status",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| pg_err(CTX, e))?;
-        let articles: i64 = sqlx::query_scalar("SELECT count(*) FROM content.articles")
-            .fetch_one(&self.pool)
+        let (rows, articles): (Vec<(String, i64)>, i64) = self
+            .reads
+            .read(|pool| async move {
+                let rows = sqlx::query_as(
+                    "SELECT processing_status, count(*) FROM content.raw_articles
+                     GROUP BY processing_status",
+                )
+                .fetch_all(&pool)
+                .await?;
+                let articles = sqlx::query_scalar("SELECT count(*) FROM content.articles")
+                    .fetch_one(&pool)
+                    .await?;
+                Ok((rows, articles))
+            })
             .await
             .map_err(|e| pg_err(CTX, e))?;
         let mut counts = StoreCounts {

@@ -1,5 +1,6 @@
 //! PostgreSQL: the market tables (ticks, candles, symbols), the price history the predictor
-//! reads, the JSONB document and analysis store, retention and the tick partitions. This file
+//! reads, the JSONB document and analysis store, retention, the tick partitions, and the routing
+//! of lag-tolerant reads to read replicas (`replicas`). This file
 //! holds what they share: the pool, the migrations, and how a sqlx error becomes a
 //! [`StoreError`] (with [`Call`], the shell every document call repeats).
 
@@ -8,12 +9,14 @@ mod documents;
 mod market;
 mod partitions;
 mod prices;
+mod replicas;
 mod retention;
 
 pub use documents::PgDocumentStore;
 pub use market::PgMarketStore;
 pub use partitions::ensure_tick_partitions;
 pub use prices::PgPriceHistory;
+pub use replicas::{ReadRouter, ReplicaState, ReplicaStatus};
 pub use retention::PgRetentionStore;
 
 use crate::redact::redact_url;
