@@ -511,6 +511,8 @@ pub struct RetentionConfig {
     pub dry_run: bool,
     /// Daily tick partitions created ahead of today.
     pub tick_partitions_ahead_days: u32,
+    /// Monthly candle partitions created ahead, the current month included.
+    pub candle_partitions_ahead_months: u32,
     pub ticks: AgePolicy,
     pub candles_1m: AgePolicy,
     pub candles_5m_plus: AgePolicy,
@@ -558,6 +560,7 @@ impl Default for RetentionConfig {
             compression: Compression::Gzip,
             dry_run: false,
             tick_partitions_ahead_days: 3,
+            candle_partitions_ahead_months: 2,
             ticks: AgePolicy::new(24, false),
             candles_1m: AgePolicy::new(365 * 24, true),
             candles_5m_plus: AgePolicy::new(5 * 365 * 24, true),
@@ -605,6 +608,13 @@ impl RetentionConfig {
             if !(1..=87_600_000).contains(&p.max_age_hours) {
                 return Err(invalid(key, "must be 1..=87600000"));
             }
+        }
+        // Each partition is a table: a slip must not create hundreds of them.
+        if self.candle_partitions_ahead_months > 120 {
+            return Err(invalid(
+                "retention.candle_partitions_ahead_months",
+                "must be 0..=120",
+            ));
         }
         // Ticks go by dropping whole partitions and sessions by Redis TTL: neither has rows to
         // archive one by one.

@@ -12,9 +12,8 @@ use std::sync::Arc;
 use tradepipe::config::RedisTarget;
 use tradepipe::config::RetentionConfig;
 use tradepipe::lifecycle::archive::Archive;
-use tradepipe::lifecycle::{Lifecycle, LifecycleStores, PassReport, PolicyReport};
+use tradepipe::lifecycle::{Lifecycle, PassReport, PolicyReport};
 use tradepipe::store::SessionStore;
-use tradepipe::store::postgres::PgRetentionStore;
 use tradepipe::store::redis::RedisSessionStore;
 
 /// Mid-morning, so that the day-granular cutoffs differ from the exact ones.
@@ -44,16 +43,7 @@ fn config(dir: &Path, batch: usize) -> RetentionConfig {
 }
 
 fn lifecycle(pool: &PgPool, cfg: RetentionConfig) -> Lifecycle {
-    let pg = Arc::new(PgRetentionStore::new(pool.clone()));
-    Lifecycle::new(
-        cfg,
-        LifecycleStores {
-            market: pg.clone(),
-            documents: pg.clone(),
-            maintenance: pg,
-            sessions: None,
-        },
-    )
+    tradepipe_testkit::support::pg_lifecycle(pool, cfg)
 }
 
 /// Two years of candles (1m every 6 h, 1h every 8 h, 1d daily, two symbols), ticks in four daily
@@ -114,15 +104,7 @@ async fn count(pool: &PgPool, sql: &str) -> i64 {
 /// Every line of every archived file of a policy, checked against the manifest, with how often
 /// it occurs.
 fn archived(dir: &Path, policy: &str) -> HashMap<String, usize> {
-    let a = Archive::new(dir);
-    let m = a.manifest(policy).unwrap();
-    let mut out = HashMap::new();
-    for e in &m.files {
-        for line in a.read_verified(policy, e).unwrap() {
-            *out.entry(line).or_default() += 1;
-        }
-    }
-    out
+    tradepipe_testkit::support::archived_lines(dir, policy)
 }
 
 /// The policy's archive holds exactly `expected`, each row once, in files others cannot read.

@@ -9,11 +9,13 @@
 //!   `xmin`): a failure anywhere leaves at worst rows that are archived and not yet deleted,
 //!   which the next pass deletes without archiving them twice;
 //! - archived policies work by whole UTC days (one file per day), so a row goes once its whole
-//!   day is past the policy age; ticks go by whole daily partitions the same way;
+//!   day is past the policy age; ticks go by whole daily partitions the same way, candles by
+//!   whole monthly partitions once a month is past every candle policy (`candle_months`);
 //! - deletes are bounded batches, each its own statement; one policy failing does not stop the
 //!   others, and is counted.
 
 pub mod archive;
+mod candle_months;
 
 use crate::config::{AgePolicy, RetentionConfig};
 use crate::store::{
@@ -224,6 +226,11 @@ impl fmt::Display for PassReport {
                     p.partitions_dropped, p.rows_removed, p.partitions_created
                 )?,
                 "sessions" => write!(f, "session keys without TTL: {}", p.ttl_set)?,
+                candle_months::STEP => write!(
+                    f,
+                    "{removed} {} month partitions whole (their rows are counted under their policies), {} created ahead",
+                    p.partitions_dropped, p.partitions_created
+                )?,
                 _ => write!(
                     f,
                     "{archived} {} rows ({} files), {removed} {} rows{}",
@@ -264,6 +271,16 @@ fn start_of_day(t: DateTime<Utc>) -> DateTime<Utc> {
 
 fn day_start(d: NaiveDate) -> DateTime<Utc> {
     d.and_time(NaiveTime::MIN).and_utc()
+}
+
+/// Rows of `p` older than this go. Archived policies work by whole days: one file per day,
+/// never a partial day.
+fn cutoff(p: &Policy, now: DateTime<Utc>) -> DateTime<Utc> {
+    if p.archive {
+        start_of_day(now - p.max_age)
+    } else {
+        now - p.max_age
+    }
 }
 
 /// Runs archive file work (reads, gzip, fsync) on the blocking pool: a pass runs on an async
@@ -313,11 +330,24 @@ impl Lifecycle {
             report.locked_out = true;
             return Ok(report);
         };
+        // What the candle month step did for each candle policy, handed to that policy's report.
+        let mut months: Option<candle_months::MonthsOutcome> = None;
         for p in &self.policies {
-            let mut r = PolicyReport {
-                policy: p.name,
-                ..PolicyReport::default()
-            };
+            if months.is_none() && candle_months::is_candle_policy(p) {
+                // Before the candle policies' row deletes: a month dropped whole is not deleted
+                // row by row first.
+                let outcome = self.candle_months(now, dry_run).await;
+                self.record(&outcome.step, dry_run);
+                report.policies.push(outcome.step.clone());
+                months = Some(outcome);
+            }
+            let mut r = months
+                .as_mut()
+                .and_then(|m| m.take(p.name))
+                .unwrap_or_else(|| PolicyReport {
+                    policy: p.name,
+                    ..PolicyReport::default()
+                });
             let res = match &p.kind {
                 PolicyKind::Ticks => self.ticks(p, now, dry_run, &mut r).await,
                 PolicyKind::Rows { target, home } => {
@@ -331,27 +361,7 @@ impl Lifecycle {
                 tracing::error!(policy = p.name, error = %e, "retention policy failed; the next pass continues where this one stopped");
                 r.error = Some(e.to_string());
             }
-            if !dry_run {
-                metrics::counter!("tradepipe_retention_rows_archived_total", "policy" => p.name)
-                    .increment(r.rows_archived);
-                metrics::counter!("tradepipe_retention_rows_removed_total", "policy" => p.name)
-                    .increment(r.rows_removed);
-                metrics::counter!("tradepipe_retention_partitions_dropped_total")
-                    .increment(r.partitions_dropped);
-            }
-            if let Some(why) = &r.skipped {
-                tracing::info!(policy = p.name, reason = %why, "retention policy skipped");
-            } else {
-                tracing::info!(
-                    policy = p.name,
-                    dry_run,
-                    rows_archived = r.rows_archived,
-                    files = r.files_written,
-                    rows_removed = r.rows_removed,
-                    partitions_dropped = r.partitions_dropped,
-                    "retention policy applied"
-                );
-            }
+            self.record(&r, dry_run);
             report.policies.push(r);
         }
         lock.release().await;
@@ -364,6 +374,31 @@ impl Lifecycle {
             }
         }
         Ok(report)
+    }
+
+    /// Counts and logs what a policy (or the candle month step) did.
+    fn record(&self, r: &PolicyReport, dry_run: bool) {
+        if !dry_run {
+            metrics::counter!("tradepipe_retention_rows_archived_total", "policy" => r.policy)
+                .increment(r.rows_archived);
+            metrics::counter!("tradepipe_retention_rows_removed_total", "policy" => r.policy)
+                .increment(r.rows_removed);
+            metrics::counter!("tradepipe_retention_partitions_dropped_total")
+                .increment(r.partitions_dropped);
+        }
+        if let Some(why) = &r.skipped {
+            tracing::info!(policy = r.policy, reason = %why, "retention policy skipped");
+        } else {
+            tracing::info!(
+                policy = r.policy,
+                dry_run,
+                rows_archived = r.rows_archived,
+                files = r.files_written,
+                rows_removed = r.rows_removed,
+                partitions_dropped = r.partitions_dropped,
+                "retention policy applied"
+            );
+        }
     }
 
     async fn ticks(
@@ -425,12 +460,7 @@ impl Lifecycle {
             ));
             return Ok(());
         };
-        // Archived policies work by whole days: one file per day, never a partial day.
-        let cutoff = if p.archive {
-            start_of_day(now - p.max_age)
-        } else {
-            now - p.max_age
-        };
+        let cutoff = cutoff(p, now);
         r.cutoff = Some(cutoff);
         if dry_run {
             let n = store.count_before(&resolved, cutoff).await?;
@@ -445,7 +475,7 @@ impl Lifecycle {
             let (archive, policy) = (self.archive.clone(), p.name);
             on_disk(&self.archive, move || archive.remove_temporaries(policy)).await?;
             for day in store.days_before(&resolved, cutoff).await? {
-                self.archive_day(p, store.as_ref(), &resolved, day, r)
+                self.archive_day(p, store.as_ref(), &resolved, day, r, true)
                     .await?;
             }
         } else {
@@ -470,8 +500,9 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// Archives one day of a policy's rows, then deletes exactly the archived row versions.
-    /// The archive's file work runs on the blocking pool (see [`on_disk`]).
+    /// Archives one day of a policy's rows, then (with `delete`) deletes exactly the archived row
+    /// versions. Returns how many rows the day holds (archived now or by an earlier pass). The
+    /// archive's file work runs on the blocking pool (see [`on_disk`]).
     async fn archive_day(
         &self,
         p: &Policy,
@@ -479,7 +510,8 @@ impl Lifecycle {
         resolved: &Resolved,
         day: NaiveDate,
         r: &mut PolicyReport,
-    ) -> Result<(), RetentionError> {
+        delete: bool,
+    ) -> Result<u64, RetentionError> {
         let (from, to) = (day_start(day), day_start(day) + Duration::days(1));
         let (archive, policy, table) = (self.archive.clone(), p.name, resolved.target.table);
         // Rows an interrupted pass already archived (same content) are deleted without being
@@ -515,10 +547,12 @@ impl Lifecycle {
             r.files_written += 1;
             tracing::debug!(policy = p.name, file = %entry.file, rows = entry.rows, "archived");
         }
-        for batch in versions.chunks(self.cfg.batch_size) {
-            r.rows_removed += store.delete_versions(resolved, batch).await?;
+        if delete {
+            for batch in versions.chunks(self.cfg.batch_size) {
+                r.rows_removed += store.delete_versions(resolved, batch).await?;
+            }
         }
-        Ok(())
+        Ok(versions.len() as u64)
     }
 
     async fn sessions(

@@ -419,6 +419,22 @@ pub struct Resolved {
     pub key_type: String,
     /// Generated columns, left out of archives (they are derived, and cannot be inserted back).
     pub generated: Vec<String>,
+    /// The time column that completes the primary key of a partitioned table (`open_time` of
+    /// `trading.price_candles`: a key there must contain the partition key); a row is then
+    /// identified by key and time.
+    pub key_time: Option<String>,
+    /// Where rows are read from when not `target.table`: a partition already detached from it.
+    pub source: Option<String>,
+}
+
+impl Resolved {
+    /// The same target, read from `table` (a detached partition of it).
+    pub fn reading_from(&self, table: String) -> Resolved {
+        Resolved {
+            source: Some(table),
+            ..self.clone()
+        }
+    }
 }
 
 /// Identifies one archived row version: its key and PostgreSQL's `xmin`. A row updated after it
@@ -427,6 +443,8 @@ pub struct Resolved {
 pub struct RowVersion {
     pub key: String,
     pub version: String,
+    /// The row's time: with [`Resolved::key_time`] part of its key.
+    pub time: DateTime<Utc>,
 }
 
 /// A row exported for archiving: its identity, its time and its JSON text (one archive line).
@@ -489,6 +507,16 @@ pub struct TickPartition {
     pub detach_pending: bool,
 }
 
+/// A monthly candle partition, `trading.price_candles_YYYYMM`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CandlePartition {
+    pub name: String,
+    /// The first day of its UTC month.
+    pub month: NaiveDate,
+    /// False for a table left detached by an interrupted pass (still to be archived and dropped).
+    pub attached: bool,
+}
+
 /// PostgreSQL-only maintenance of the market tables.
 #[async_trait::async_trait]
 pub trait MarketMaintenance: Send + Sync + 'static {
@@ -497,6 +525,23 @@ pub trait MarketMaintenance: Send + Sync + 'static {
     /// Detaches (without blocking writers) and drops one partition.
     async fn drop_tick_partition(&self, p: &TickPartition) -> Result<(), StoreError>;
     async fn ensure_tick_partitions(&self, from: NaiveDate, days: u32) -> Result<(), StoreError>;
+    /// Monthly candle partitions, attached or left detached, oldest first.
+    async fn candle_partitions(&self) -> Result<Vec<CandlePartition>, StoreError>;
+    /// Detaches a month from `trading.price_candles`.
+    async fn detach_candle_partition(&self, p: &CandlePartition) -> Result<(), StoreError>;
+    /// Drops a detached month if it holds exactly `expected_rows`; keeps it and fails otherwise.
+    async fn drop_candle_partition(
+        &self,
+        p: &CandlePartition,
+        expected_rows: u64,
+    ) -> Result<(), StoreError>;
+    /// Creates the partitions of `months` months from the one `from` falls in; returns how many
+    /// it created.
+    async fn ensure_candle_partitions(
+        &self,
+        from: NaiveDate,
+        months: u32,
+    ) -> Result<u32, StoreError>;
     async fn refresh_symbol_summary(&self) -> Result<(), StoreError>;
     /// Held for the whole pass so two daemons never run retention at once; false when taken.
     async fn try_lock_pass(&self) -> Result<Option<Box<dyn PassLock>>, StoreError>;

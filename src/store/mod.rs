@@ -22,7 +22,7 @@ pub mod spool;
 pub mod spool_thread;
 
 pub use contract::{
-    AnalysisCounts, AnalysisStore, DocumentStore, ExportedRow, FullDocumentStore,
+    AnalysisCounts, AnalysisStore, CandlePartition, DocumentStore, ExportedRow, FullDocumentStore,
     MarketMaintenance, MarketStore, PassLock, PriceHistory, Resolved, ResumeState, RowStore,
     RowTarget, RowVersion, SessionStore, StoreCounts, TickPartition, WriteStats,
 };

@@ -456,7 +456,7 @@ pub const CATALOGUE: &[MetricDef] = &[
         name: "tradepipe_retention_partitions_dropped_total",
         kind: Counter,
         labels: &[],
-        help: "Daily tick partitions dropped.",
+        help: "Partitions dropped: daily tick partitions and monthly candle partitions.",
     },
     MetricDef {
         name: "tradepipe_retention_pass_seconds",

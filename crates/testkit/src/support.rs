@@ -750,3 +750,39 @@ pub fn assert_no_permission_bits(dir: &Path, forbidden: u32) -> usize {
     }
     checked
 }
+
+/// A lifecycle whose stores are all the PostgreSQL ones of `pool` (no session store): what the
+/// retention tests run passes with.
+pub fn pg_lifecycle(
+    pool: &PgPool,
+    cfg: tradepipe::config::RetentionConfig,
+) -> tradepipe::lifecycle::Lifecycle {
+    use tradepipe::store::postgres::PgRetentionStore;
+    let pg = std::sync::Arc::new(PgRetentionStore::new(pool.clone()));
+    tradepipe::lifecycle::Lifecycle::new(
+        cfg,
+        tradepipe::lifecycle::LifecycleStores {
+            market: pg.clone(),
+            documents: pg.clone(),
+            maintenance: pg,
+            sessions: None,
+        },
+    )
+}
+
+/// Every line of every archive file of `policy` under `dir`, each file checked against the
+/// manifest, with how often the line occurs.
+pub fn archived_lines(dir: &Path, policy: &str) -> std::collections::HashMap<String, usize> {
+    let a = tradepipe::lifecycle::archive::Archive::new(dir);
+    let m = a.manifest(policy).expect("reading the archive manifest");
+    let mut out = std::collections::HashMap::new();
+    for e in &m.files {
+        for line in a
+            .read_verified(policy, e)
+            .expect("reading an archive file back")
+        {
+            *out.entry(line).or_default() += 1;
+        }
+    }
+    out
+}

@@ -100,6 +100,8 @@ impl RowStore for MongoRetentionStore {
             key_column: "_id".into(),
             key_type: "ObjectId".into(),
             generated: Vec::new(),
+            key_time: None,
+            source: None,
         }))
     }
 

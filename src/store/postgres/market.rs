@@ -5,6 +5,7 @@
 //! `ON CONFLICT DO NOTHING` on their natural key, and a candle row is only replaced by a state that
 //! is at least as new (`last_trade_id`, then `is_closed`).
 
+use super::candle_partitions::WriterMonths;
 use super::partitions::MAX_PARTITION_DAYS;
 use super::pg_err;
 use crate::domain::{Candle, Interval, MarketBatch, SymbolInfo};
@@ -93,6 +94,8 @@ pub struct PgMarketStore {
     /// Symbols known to be in trading.symbols. Ticks have no per-row foreign key (it cost a
     /// third of the COPY rate), so every batch's symbols are checked here instead.
     known_symbols: Mutex<HashSet<String>>,
+    /// Monthly candle partitions known to exist (created before the first write into a month).
+    candle_months: WriterMonths,
 }
 
 impl PgMarketStore {
@@ -101,6 +104,7 @@ impl PgMarketStore {
             pool,
             partitions: Mutex::new(HashSet::new()),
             known_symbols: Mutex::new(HashSet::new()),
+            candle_months: WriterMonths::default(),
         }
     }
 
@@ -292,11 +296,14 @@ impl MarketStore for PgMarketStore {
         }
         self.check_symbols(&prepared.symbols).await?;
         self.ensure_days(&prepared.days).await?;
+        self.candle_months
+            .ensure(&self.pool, &prepared.candles.open_time)
+            .await;
         let result = match self.write_once(&prepared).await {
             // Our cache said the day exists but it does not (retention dropped it, or another
-            // process did): re-create and retry once.
+            // process did), or a candle month was attached under the batch: retry once.
             Err(e) if sqlx_code(&e).as_deref() == Some("23514") && is_missing_partition(&e) => {
-                tracing::warn!(error = %e, "tick partition vanished; re-creating it and retrying");
+                tracing::warn!(error = %e, "a partition changed under the batch; re-creating the tick partitions and retrying");
                 self.forget_partitions();
                 self.ensure_days(&prepared.days).await?;
                 self.write_once(&prepared).await
@@ -649,9 +656,14 @@ fn sqlx_code(e: &StoreError) -> Option<String> {
 }
 
 /// "no partition of relation ... found for row" shares SQLSTATE 23514 with CHECK violations.
+/// A row routed to a partition that is not there or no longer right for it: the day's tick
+/// partition was dropped, or a candle went to the DEFAULT partition while its month was being
+/// attached (PostgreSQL then rechecks the default's constraint and refuses the row). Written
+/// again, the row finds its partition.
 fn is_missing_partition(e: &StoreError) -> bool {
     matches!(e.sqlx(), Some(sqlx::Error::Database(db))
-        if db.message().starts_with("no partition of relation"))
+        if db.message().starts_with("no partition of relation")
+            || db.message().contains("violates partition constraint"))
 }
 
 fn candle_from_row(row: &PgRow) -> Result<Candle, StoreError> {

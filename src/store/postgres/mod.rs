@@ -5,6 +5,7 @@
 //! [`StoreError`] (with [`Call`], the shell every document call repeats).
 
 mod analysis;
+mod candle_partitions;
 mod documents;
 mod market;
 mod partitions;

@@ -12,6 +12,7 @@
 use super::pg_err;
 use crate::store::StoreError;
 use chrono::NaiveDate;
+use sqlx::Row;
 use sqlx::postgres::PgPool;
 
 /// Upper bound for one call (ten years of days): each partition is a table, so a slip like
@@ -104,4 +105,41 @@ async fn create_by_attach(pool: &PgPool, day: NaiveDate) -> Result<(), sqlx::Err
 fn lost_race(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db)
         if matches!(db.code().as_deref(), Some("42P07" | "42710" | "23505" | "42809")))
+}
+
+/// A table of schema `trading` named like a partition (daily ticks, monthly candles).
+pub(crate) struct PartitionTable {
+    pub name: String,
+    pub attached: bool,
+    /// A `DETACH ... CONCURRENTLY` was interrupted.
+    pub detach_pending: bool,
+}
+
+/// The tables of schema `trading` whose name matches `pattern` (a compiled-in regex), attached
+/// or not: an interrupted retention pass leaves detached ones, found by name like the others.
+/// Ordered by name.
+pub(crate) async fn partition_tables(
+    pool: &PgPool,
+    pattern: &'static str,
+) -> Result<Vec<PartitionTable>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT c.relname::text, i.inhrelid IS NOT NULL, coalesce(i.inhdetachpending, false)
+         FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+         WHERE n.nspname = 'trading' AND c.relkind = 'r' AND c.relname ~ $1
+         ORDER BY c.relname",
+    )
+    .bind(pattern)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| pg_err(format!("listing the partitions matching {pattern}"), e))?;
+    Ok(rows
+        .iter()
+        .map(|row| PartitionTable {
+            name: row.get(0),
+            attached: row.get(1),
+            detach_pending: row.get(2),
+        })
+        .collect())
 }

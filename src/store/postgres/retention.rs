@@ -5,8 +5,8 @@
 
 use super::pg_err;
 use crate::store::{
-    ExportedRow, MarketMaintenance, PassLock, Resolved, RowStore, RowTarget, RowVersion,
-    StoreError, TickPartition,
+    CandlePartition, ExportedRow, MarketMaintenance, PassLock, Resolved, RowStore, RowTarget,
+    RowVersion, StoreError, TickPartition,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgPool;
@@ -38,6 +38,25 @@ fn ident(name: &str) -> String {
 
 fn qualified(table: &str) -> String {
     table.split('.').map(ident).collect::<Vec<_>>().join(".")
+}
+
+/// The table a policy's rows are read from: the target, or a partition detached from it.
+fn source(r: &Resolved) -> String {
+    qualified(r.source.as_deref().unwrap_or(r.target.table))
+}
+
+/// Matches row `t` against the unnested keys `k(key, version, time)` of archived row versions.
+fn key_match(r: &Resolved) -> String {
+    let time = r
+        .key_time
+        .as_deref()
+        .map(|c| format!(" AND t.{} = k.time", ident(c)))
+        .unwrap_or_default();
+    format!(
+        "t.{} = k.key::{} AND t.xmin = k.version::xid{time}",
+        ident(&r.key_column),
+        r.key_type
+    )
 }
 
 fn filter(r: &Resolved) -> String {
@@ -102,12 +121,19 @@ impl RowStore for PgRetentionStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| pg_err(ctx(), e))?;
-        let [key] = pk.as_slice() else {
-            return Err(StoreError::Unsupported(format!(
-                "{} needs a single-column primary key for retention (has {} key columns)",
-                target.table,
-                pk.len()
-            )));
+        // One key column; or, on a partitioned table, one key column and the time column (a
+        // key there must contain the partition key: trading.price_candles, migration 0007).
+        let (key, key_time) = match pk.as_slice() {
+            [key] => (key, None),
+            [a, b] if b.get::<String, _>(0) == *time => (a, Some(time.to_string())),
+            [a, b] if a.get::<String, _>(0) == *time => (b, Some(time.to_string())),
+            _ => {
+                return Err(StoreError::Unsupported(format!(
+                    "{} needs a primary key of one column (or one column and its time column) for retention (has {} key columns)",
+                    target.table,
+                    pk.len()
+                )));
+            }
         };
         Ok(Some(Resolved {
             target: target.clone(),
@@ -115,13 +141,15 @@ impl RowStore for PgRetentionStore {
             key_column: key.get(0),
             key_type: key.get(1),
             generated,
+            key_time,
+            source: None,
         }))
     }
 
     async fn count_before(&self, r: &Resolved, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let sql = format!(
             "SELECT count(*) FROM {} t WHERE {} < $1{}",
-            qualified(r.target.table),
+            source(r),
             r.time_expr,
             filter(r)
         );
@@ -141,7 +169,7 @@ impl RowStore for PgRetentionStore {
         let sql = format!(
             "SELECT DISTINCT ({} AT TIME ZONE 'UTC')::date FROM {} t WHERE {} < $1{} ORDER BY 1",
             r.time_expr,
-            qualified(r.target.table),
+            source(r),
             r.time_expr,
             filter(r),
         );
@@ -171,7 +199,7 @@ impl RowStore for PgRetentionStore {
             "SELECT {key}::text, t.xmin::text, {t}, (to_jsonb(t) - $5::text[])::text
              FROM {} t WHERE {t} >= $1 AND {t} < $2{}{keyset}
              ORDER BY {t}, {key} LIMIT $6",
-            qualified(r.target.table),
+            source(r),
             filter(r),
             t = r.time_expr,
         );
@@ -191,6 +219,7 @@ impl RowStore for PgRetentionStore {
                 id: RowVersion {
                     key: row.get(0),
                     version: row.get(1),
+                    time: row.get(2),
                 },
                 time: row.get(2),
                 json: row.get(3),
@@ -200,17 +229,18 @@ impl RowStore for PgRetentionStore {
 
     async fn delete_versions(&self, r: &Resolved, rows: &[RowVersion]) -> Result<u64, StoreError> {
         let sql = format!(
-            "DELETE FROM {} t USING unnest($1::text[], $2::text[]) AS k(key, version)
-             WHERE t.{} = k.key::{} AND t.xmin = k.version::xid",
+            "DELETE FROM {} t USING unnest($1::text[], $2::text[], $3::timestamptz[]) AS k(key, version, time)
+             WHERE {}",
             qualified(r.target.table),
-            ident(&r.key_column),
-            r.key_type
+            key_match(r)
         );
         let keys: Vec<&str> = rows.iter().map(|v| v.key.as_str()).collect();
         let versions: Vec<&str> = rows.iter().map(|v| v.version.as_str()).collect();
+        let times: Vec<DateTime<Utc>> = rows.iter().map(|v| v.time).collect();
         let done = sqlx::query(&sql)
             .bind(&keys)
             .bind(&versions)
+            .bind(&times)
             .execute(&self.pool)
             .await
             .map_err(|e| pg_err(format!("deleting from {}", r.target.table), e))?;
@@ -223,10 +253,24 @@ impl RowStore for PgRetentionStore {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<u64, StoreError> {
-        let key = ident(&r.key_column);
+        // The whole key: on a partitioned table the key column alone is not unique.
+        let key = std::iter::once(&r.key_column)
+            .chain(r.key_time.as_ref())
+            .map(|c| ident(c))
+            .collect::<Vec<_>>();
+        let (d_key, t_key) = (
+            key.iter()
+                .map(|c| format!("d.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            key.iter()
+                .map(|c| format!("t.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
         let sql = format!(
-            "DELETE FROM {table} d WHERE d.{key} IN (
-                 SELECT t.{key} FROM {table} t WHERE {} < $1{} LIMIT $2)",
+            "DELETE FROM {table} d WHERE ({d_key}) IN (
+                 SELECT {t_key} FROM {table} t WHERE {} < $1{} LIMIT $2)",
             r.time_expr,
             filter(r),
             table = qualified(r.target.table),
@@ -275,31 +319,20 @@ fn raw(
 #[async_trait::async_trait]
 impl MarketMaintenance for PgRetentionStore {
     async fn tick_partitions(&self) -> Result<Vec<TickPartition>, StoreError> {
-        // Detached leftovers (an interrupted pass) are found by name, like the attached ones.
-        let rows = sqlx::query(
-            "SELECT c.relname::text, i.inhrelid IS NOT NULL, coalesce(i.inhdetachpending, false)
-             FROM pg_class c
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
-             WHERE n.nspname = 'trading' AND c.relkind = 'r'
-               AND c.relname ~ '^price_ticks_[0-9]{8}$'
-             ORDER BY c.relname",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| pg_err("listing tick partitions", e))?;
+        let rows =
+            super::partitions::partition_tables(&self.pool, "^price_ticks_[0-9]{8}$").await?;
         let mut out = Vec::new();
         for row in rows {
-            let name: String = row.get(0);
-            let Ok(day) = NaiveDate::parse_from_str(&name["price_ticks_".len()..], "%Y%m%d") else {
-                tracing::warn!(partition = %name, "tick partition with an unexpected name; left alone");
+            let Ok(day) = NaiveDate::parse_from_str(&row.name["price_ticks_".len()..], "%Y%m%d")
+            else {
+                tracing::warn!(partition = %row.name, "tick partition with an unexpected name; left alone");
                 continue;
             };
             out.push(TickPartition {
-                name,
+                name: row.name,
                 day,
-                attached: row.get(1),
-                detach_pending: row.get(2),
+                attached: row.attached,
+                detach_pending: row.detach_pending,
             });
         }
         Ok(out)
@@ -352,6 +385,30 @@ impl MarketMaintenance for PgRetentionStore {
     async fn ensure_tick_partitions(&self, from: NaiveDate, days: u32) -> Result<(), StoreError> {
         let days: Vec<NaiveDate> = from.iter_days().take(days as usize).collect();
         super::ensure_tick_partitions(&self.pool, &days).await
+    }
+
+    async fn candle_partitions(&self) -> Result<Vec<CandlePartition>, StoreError> {
+        super::candle_partitions::list(&self.pool).await
+    }
+
+    async fn detach_candle_partition(&self, p: &CandlePartition) -> Result<(), StoreError> {
+        super::candle_partitions::detach(&self.pool, p).await
+    }
+
+    async fn drop_candle_partition(
+        &self,
+        p: &CandlePartition,
+        expected_rows: u64,
+    ) -> Result<(), StoreError> {
+        super::candle_partitions::drop_detached(&self.pool, p, expected_rows).await
+    }
+
+    async fn ensure_candle_partitions(
+        &self,
+        from: NaiveDate,
+        months: u32,
+    ) -> Result<u32, StoreError> {
+        super::candle_partitions::ensure_ahead(&self.pool, from, months).await
     }
 
     async fn refresh_symbol_summary(&self) -> Result<(), StoreError> {
