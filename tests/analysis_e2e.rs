@@ -226,7 +226,10 @@ async fn articles_are_analysed_once_and_predictions_scored_against_the_replayed_
             assert_eq!(p.time_horizon, HORIZON);
             let c = p.prediction.confidence;
             if calibration.edge {
-                assert!(c == 0.0 || stated.contains(&c), "{c} is no calibrated value");
+                assert!(
+                    c == 0.0 || stated.contains(&c),
+                    "{c} is no calibrated value"
+                );
             } else {
                 assert_eq!(
                     (p.prediction.direction.as_str(), c),
